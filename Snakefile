@@ -1,0 +1,16 @@
+# DELLA-Bench: `snakemake --cores 8 all` trains every model of config/config.yaml on every task,
+# evaluates each run and writes the comparison tables. Rules live in workflow/rules/.
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        TABLES,

@@ -1,0 +1,27 @@
+"""``lm``: the decoder alone, no latent (the paper's GPT-2 rows).
+
+For the conditional tasks the source is a prefix of the decoder input and only the target is
+scored (della/batch.py), so this is p(y | source) with the same backbone every other model uses.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from della.backbone import GPT2Backbone, ModelConfig
+from della.registry import register_model
+from della.vae import TextModel
+
+
+@register_model("lm")
+class LanguageModel(TextModel):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.backbone = GPT2Backbone(cfg)
+        self.lm_head = nn.Linear(self.backbone.n_embd, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.backbone.transformer.wte.weight  # GPT-2 ties its output projection
+
+    def decoder_logits(self, input_ids, *, z=None, key_padding=None, position_ids=None, cache=None):
+        past = cache.get_seq_length() if cache is not None else 0
+        hidden = self.backbone.embed(input_ids, position_ids, past)  # [B, T, H]
+        hidden, _ = self.backbone(hidden, causal=True, key_padding=key_padding, cache=cache)
+        return self.lm_head(hidden)  # [B, T, V]

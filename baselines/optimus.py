@@ -1,0 +1,74 @@
+"""``optimus``: Li et al. 2020, "Optimus: Organizing Sentences via Pre-trained Modeling of a
+Latent Space" — a BERT encoder and a GPT-2 decoder joined by one latent z (32 dimensions).
+
+Encoder: transformers' ``BertModel``; its pooler (``tanh(W h_[CLS])``, the first token; our
+``<bos>`` plays [CLS]) → ``GaussianHead`` → ``(mu, log sigma^2)``. Small runs build BERT from a
+``BertConfig`` of the decoder's size (layers, width, heads of ``cfg``); ``cfg.options
+["encoder_pretrained"]`` (a local folder or hub name) loads a real BERT. Both read the SAME token
+ids as the decoder (our batches carry one id sequence): BERT's word embeddings get
+``vocab_size = cfg.vocab_size`` (a pretrained BERT is resized to it), so with our own tokenizer a
+pretrained BERT's word-embedding rows do not match their original WordPieces — only its
+Transformer layers carry over. (Optimus itself tokenises twice, with BERT's and GPT-2's
+tokenizers; that needs two id sequences per example and is not reproduced.)
+
+Decoder: GPT-2 receiving z through both of Optimus' paths, each with its own map (no bias):
+  * embedding: ``e_t = wte(x_t) + wpe(t) + W_e z``  (``W_e: d -> H``);
+  * memory:    ``[m_1; ..; m_L] = W_m z`` (``W_m: d -> L*H``), ``m_l`` prepended as one past
+    key AND value in layer l (Optimus uses the same vector for both), attended by every token.
+Unlike Optimus' code the text positions are not shifted by the memory slot (positions 0..T-1).
+
+Recipe (Optimus' training): β = 0 for the first half of training, linear to 1 over the next
+quarter, then 1; per-dimension free bits λ = 0.5 (dimensions whose batch-mean KL ≤ λ are left
+out of the KL term). The schedules live in della/objectives.py.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from baselines._single_latent import SingleLatentVAE
+from della.backbone import ModelConfig
+from della.registry import register_model
+
+
+def build_bert(cfg: ModelConfig) -> BertModel:
+    name = cfg.options.get("encoder_pretrained")
+    if name:
+        bert = BertModel.from_pretrained(name, add_pooling_layer=True)
+        if bert.config.vocab_size != cfg.vocab_size:
+            bert.resize_token_embeddings(cfg.vocab_size)
+        return bert
+    config = BertConfig(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.n_embd,
+        num_hidden_layers=cfg.n_layer,
+        num_attention_heads=cfg.n_head,
+        intermediate_size=4 * cfg.n_embd,
+        max_position_embeddings=cfg.n_positions,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        pad_token_id=cfg.pad_id,
+    )
+    return BertModel(config, add_pooling_layer=True)
+
+
+@register_model("optimus")
+class Optimus(SingleLatentVAE):
+    default_recipe = {"beta_schedule": "optimus", "free_bits": 0.5, "free_bits_mode": "dimension"}
+    memory_slots = 1
+
+    def __init__(self, cfg: ModelConfig):
+        encoder = build_bert(cfg)
+        super().__init__(cfg, feature_size=encoder.config.hidden_size)
+        self.encoder = encoder
+        self.z_to_embedding = nn.Linear(cfg.latent_size, self.n_embd, bias=False)
+        self.latent_memory = self.make_memory()
+
+    def pool(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """BERT's pooled first token: ``[B, T] -> [B, H_bert]``. Used for the posterior (the whole
+        decoder input) and, on conditional tasks, for the prior (the source)."""
+        return self.encoder(input_ids=input_ids, attention_mask=mask).pooler_output
+
+    def latent_embedding(self, z):
+        return self.z_to_embedding(z)  # [B, 1, d] -> [B, 1, H]

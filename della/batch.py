@@ -1,0 +1,79 @@
+"""Turning examples into padded tensors.
+
+Layout of a decoder input (GPT-2 style; the official DELLA code feeds the condition as a prefix):
+
+* unconditional:  ``<bos> x_1 .. x_n <eos>``;             scored: x_1 .. x_n, <eos>
+* conditional:    ``<bos> s_1 .. s_m <sep> y_1 .. y_n <eos>``; scored: y_1 .. y_n, <eos>
+
+Sequences are right-padded with ``<pad>``. ``labels`` follow transformers' convention (aligned
+with ``input_ids``, shifted inside the loss, -100 = not scored), so the token denominator of every
+per-token figure is the number of scored tokens: the target's tokens plus its ``<eos>``.
+For the conditional tasks the source alone is also given as ``source_ids`` (``<bos> s <sep>``),
+which models with a conditional prior encode.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [B, T]
+    attention_mask: torch.Tensor  # [B, T], 1 = real token
+    labels: torch.Tensor  # [B, T], -100 = not scored
+    source_ids: torch.Tensor | None = None  # [B, S] (conditional tasks)
+    source_mask: torch.Tensor | None = None  # [B, S]
+    prompt_length: torch.Tensor | None = None  # [B] tokens before the first scored one (<bos> [s <sep>])
+
+    def to(self, device) -> "Batch":
+        return Batch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device))
+                        for f in fields(self)})
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    @property
+    def n_tokens(self) -> torch.Tensor:
+        """Scored (predicted) tokens per sequence: ``[B]``."""
+        return (self.labels[:, 1:] != -100).sum(-1)
+
+    @property
+    def target_mask(self) -> torch.Tensor:
+        """1 where ``input_ids`` holds a scored token (the target and its <eos>): ``[B, T]``."""
+        return (self.labels != -100).long()
+
+
+def encode_example(tokenizer, target: str, source: str | None, max_length: int, max_source_length: int):
+    """Token ids of one example, truncated: returns (decoder ids, prompt length, source ids or None)."""
+    target_ids = tokenizer.encode(target)[: max_length]
+    if source is None:
+        prompt = [tokenizer.bos_id]
+        source_ids = None
+    else:
+        source_ids = [tokenizer.bos_id] + tokenizer.encode(source)[: max_source_length] + [tokenizer.sep_id]
+        prompt = source_ids
+    return prompt + target_ids + [tokenizer.eos_id], len(prompt), source_ids
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def collate(encoded: list[tuple[list[int], int, list[int] | None]], pad_id: int) -> Batch:
+    """Pad a list of ``encode_example`` outputs into a Batch."""
+    ids = [e[0] for e in encoded]
+    input_ids = _pad(ids, pad_id)
+    attention_mask = _pad([[1] * len(r) for r in ids], 0)
+    labels = input_ids.clone()
+    positions = torch.arange(input_ids.shape[1])[None, :]
+    prompt_length = torch.tensor([e[1] for e in encoded])
+    # the first scored token is the one right after the prompt
+    labels[(positions < prompt_length[:, None]) | (attention_mask == 0)] = -100
+    source_ids = source_mask = None
+    if encoded[0][2] is not None:
+        source_ids = _pad([e[2] for e in encoded], pad_id)
+        source_mask = _pad([[1] * len(e[2]) for e in encoded], 0)
+    return Batch(input_ids, attention_mask, labels, source_ids, source_mask, prompt_length)

@@ -1,0 +1,93 @@
+"""From the workflow config to one run: recipes, model sizes, training and evaluation settings.
+
+A *recipe* is a model plus its training trick(s) and hyper-parameters, defined by name under
+``recipes:`` in the config. ``models:`` lists recipe names; a bare model name (``della``,
+``embed``...) is that model's default recipe. Resolution order, later wins:
+
+  objective: ObjectiveConfig defaults < config ``objective:`` < the model class's
+             ``default_recipe`` < the recipe's ``objective:``
+  model:     config ``model:`` sizes < the recipe's ``model:``; ``options`` merged the same way
+  train / evaluate: config sections < the recipe's sections
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from della.objectives import ObjectiveConfig
+from della.registry import available_models, get_model_class
+
+TASK_NAMES = ("yelp", "yahoo", "ptb", "snli", "cnndm", "wp", "quora")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base: dict, override: dict | None) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def recipe_definition(config: dict, name: str) -> dict:
+    recipes = config.get("recipes") or {}
+    if name in recipes:
+        recipe = recipes[name]
+        if "model" not in recipe:
+            raise ConfigError(f"recipes.{name}: missing key 'model'")
+        return recipe
+    return {"model": name}
+
+
+def check_names(config: dict) -> None:
+    """Refuse unknown task, model or recipe names before any job starts, listing the known ones."""
+    for task in config.get("tasks", []):
+        if task not in TASK_NAMES:
+            raise ConfigError(f"config key 'tasks': unknown task {task!r}; known tasks: {', '.join(TASK_NAMES)}")
+    known_models = available_models()
+    recipes = config.get("recipes") or {}
+    for name, recipe in recipes.items():
+        if recipe.get("model") not in known_models:
+            raise ConfigError(f"config key 'recipes.{name}.model': unknown model {recipe.get('model')!r}; "
+                              f"known models: {', '.join(known_models)}")
+    for name in config.get("models", []):
+        if name not in recipes and name not in known_models:
+            raise ConfigError(f"config key 'models': unknown model or recipe {name!r}; known models: "
+                              f"{', '.join(known_models)}; recipes: {', '.join(sorted(recipes)) or '(none)'}")
+    for name in config.get("models", []):  # the objective of every run must be valid too
+        resolve_run(config, name)
+
+
+@dataclass
+class RunSpec:
+    recipe: str
+    model: str
+    model_kwargs: dict  # ModelConfig fields except vocab and special ids
+    objective: ObjectiveConfig
+    train: dict
+    evaluate: dict
+    has_latent: bool
+
+
+def resolve_run(config: dict, recipe_name: str) -> RunSpec:
+    recipe = recipe_definition(config, recipe_name)
+    model_cls = get_model_class(recipe["model"])
+    objective = _merge(config.get("objective") or {}, getattr(model_cls, "default_recipe", {}))
+    objective = _merge(objective, recipe.get("objective"))
+    try:
+        objective_cfg = ObjectiveConfig.from_dict(objective)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"recipe {recipe_name!r}: {err}") from err
+    model_kwargs = _merge(config.get("model") or {}, recipe.get("model_config"))
+    model_kwargs.setdefault("options", {})
+    if objective_cfg.bow_weight > 0:
+        model_kwargs["options"]["bow"] = True
+    return RunSpec(recipe=recipe_name, model=recipe["model"], model_kwargs=model_kwargs, objective=objective_cfg,
+                   train=_merge(config.get("train") or {}, recipe.get("train")),
+                   evaluate=_merge(config.get("evaluate") or {}, recipe.get("evaluate")),
+                   has_latent=bool(model_cls.has_latent))

@@ -1,0 +1,137 @@
+"""Training objectives: the KL weight schedules and the tricks against posterior collapse,
+composable with any latent model (DESIGN §5, issue "training tricks").
+
+loss = mean_B rec(x)  +  beta(step) * KL_term  +  bow_weight * mean_B(-log p_bow(x | z))
+
+``rec`` is the token cross-entropy summed over the sequence, averaged over the batch (the official
+DELLA code, train.py ``compute_loss`` / model.py ``forward``). ``KL_term`` starts from the
+analytic per-dimension KL ``[B, L, d]`` a model returns and applies, in this order:
+
+1. ``kl_groups``: which latent groups are regularised: ``all``; ``first`` / ``last`` are the
+   DELLA paper's table-4 ablations (KL on the first or the last layer only).
+2. free bits (``free_bits`` = lambda > 0) in one of four modes:
+   * ``dimension`` — Optimus (Li et al. 2020, ``dim_target_kl``): per sentence and dimension,
+     KL terms <= lambda are masked out of the objective;
+   * ``group``     — per latent group (per layer for DELLA): max(lambda, batch-mean KL of the
+     group) (Kingma et al. 2016 free bits, one "bit group" per layer); DELLA's optional per-layer
+     KL floor (``kl_threshold``) is this mode;
+   * ``sentence``  — max(lambda, KL of each sentence);
+   * ``batch``     — max(lambda, batch-mean KL) (Pelsmaeker & Aziz 2020 "batch free bits").
+3. ``kl_reduction`` over groups: ``mean`` — the official DELLA code averages the per-layer KL
+   over layers; ``sum`` — paper Eq. 6. Single-latent models have one group, where both agree.
+
+Schedules of beta (``beta_schedule``):
+* ``constant``  — ``beta_max`` throughout (the "no trick" recipe);
+* ``linear``    — Bowman et al. 2016: 0 → ``beta_max`` linearly over the first ``anneal_fraction``
+  of training, then constant;
+* ``cyclical``  — Fu et al. 2019 as in the DELLA paper and official train.py: each period
+  (``cycle_epochs`` epochs) holds ``beta_min`` = 1e-5 for its first half, rises linearly to
+  ``beta_max`` over the next quarter and stays there for the last quarter; the number of periods
+  is rounded so that training ends at the end of one;
+* ``optimus``   — Li et al. 2020: 0 for the first half of training, linear to ``beta_max`` over
+  the next quarter, then constant.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+BETA_SCHEDULES = ("constant", "linear", "cyclical", "optimus")
+FREE_BITS_MODES = ("dimension", "group", "sentence", "batch")
+
+
+@dataclass
+class ObjectiveConfig:
+    beta_schedule: str = "constant"
+    beta_max: float = 1.0
+    beta_min: float = 1e-5  # the official code's beta_0 during the flat part of a cycle
+    cycle_epochs: float = 2.0
+    anneal_fraction: float = 0.5
+    kl_reduction: str = "mean"  # mean (official code) | sum (paper Eq. 6)
+    kl_groups: str = "all"  # all | first | last
+    free_bits: float = 0.0
+    free_bits_mode: str = "dimension"
+    bow_weight: float = 0.0
+
+    def __post_init__(self):
+        checks = {"beta_schedule": BETA_SCHEDULES, "free_bits_mode": FREE_BITS_MODES,
+                  "kl_reduction": ("mean", "sum"), "kl_groups": ("all", "first", "last")}
+        for key, allowed in checks.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"objective.{key} = {getattr(self, key)!r}; expected one of {allowed}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ObjectiveConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown objective key(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def beta_at(cfg: ObjectiveConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """KL weight at optimisation step ``step`` (0-based) of ``total_steps``."""
+    total_steps = max(total_steps, 1)
+    progress = step / total_steps
+    if cfg.beta_schedule == "constant":
+        return cfg.beta_max
+    if cfg.beta_schedule == "linear":
+        return cfg.beta_max * min(1.0, progress / cfg.anneal_fraction)
+    if cfg.beta_schedule == "optimus":
+        if progress < 0.5:
+            return 0.0
+        return cfg.beta_max * min(1.0, (progress - 0.5) / 0.25)
+    # cyclical
+    epochs = total_steps / max(steps_per_epoch, 1)
+    n_cycles = max(1, round(epochs / cfg.cycle_epochs))
+    period = total_steps / n_cycles
+    phase = (step % period) / period
+    if phase < 0.5:
+        return cfg.beta_min
+    return cfg.beta_min + (cfg.beta_max - cfg.beta_min) * min(1.0, (phase - 0.5) / 0.25)
+
+
+def kl_term(kl: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor:
+    """The KL part of the objective from per-dimension KL ``[B, L, d]`` (a scalar)."""
+    if cfg.kl_groups == "first":
+        kl = kl[:, :1]
+    elif cfg.kl_groups == "last":
+        kl = kl[:, -1:]
+    reduce_groups = (lambda t: t.mean(-1)) if cfg.kl_reduction == "mean" else (lambda t: t.sum(-1))
+    lam = cfg.free_bits
+    if lam <= 0:
+        return reduce_groups(kl.sum(-1)).mean()
+    if cfg.free_bits_mode == "dimension":
+        kept = kl * (kl > lam).float()  # Optimus: kl_mask = (loss_kl > dim_target_kl)
+        return reduce_groups(kept.sum(-1)).mean()
+    if cfg.free_bits_mode == "group":
+        per_group = kl.sum(-1).mean(0).clamp(min=lam)  # [L]
+        return reduce_groups(per_group)
+    per_sentence = reduce_groups(kl.sum(-1))  # [B]
+    if cfg.free_bits_mode == "sentence":
+        return per_sentence.clamp(min=lam).mean()
+    return per_sentence.mean().clamp(min=lam)  # batch
+
+
+def training_loss(model, out, batch, cfg: ObjectiveConfig, beta: float) -> tuple[torch.Tensor, dict]:
+    """The scalar to minimise and the figures to log (rec and KL per sentence, nats)."""
+    rec = out.rec.mean()
+    loss = rec
+    logs = {"rec": rec.item(), "beta": beta}
+    if out.kl is not None:
+        kl = kl_term(out.kl, cfg)
+        loss = loss + beta * kl
+        logs["kl"] = out.kl.sum(-1).sum(-1).mean().item()  # total KL summed over groups, unmodified
+        logs["kl_term"] = kl.item()
+        if cfg.bow_weight > 0:
+            bow = -model.bow_log_likelihood(out.z, batch).mean()
+            loss = loss + cfg.bow_weight * bow
+            logs["bow"] = bow.item()
+    if out.extra_loss is not None:
+        loss = loss + out.extra_loss.mean()
+    logs["loss"] = loss.item()
+    return loss, logs

@@ -1,0 +1,222 @@
+"""The training loop shared by every model.
+
+AdamW (paper: lr 5e-5, batch 16 x 8 accumulation), gradient accumulation, the objective's beta
+schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...). Reliability
+(DESIGN §8): checkpoints (model, optimiser, step, RNG states, data order) are written to a
+temporary name and renamed into place, and a job that finds one resumes from it; a NaN or
+infinite loss stops the run with an error naming the step; on CPU the same config and seed give
+identical results. CUDA is used when present (bf16 autocast on request).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from della.backbone import ModelConfig
+from della.batch import collate, encode_example
+from della.objectives import ObjectiveConfig, beta_at, training_loss
+from della.registry import build_model
+
+TRAIN_DEFAULTS = {
+    "epochs": 4,
+    "batch_size": 32,
+    "grad_accum": 1,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "warmup_steps": 0,
+    "max_grad_norm": 1.0,
+    "precision": "fp32",  # fp32 | bf16 (CUDA autocast)
+    "checkpoint_every": 200,  # optimisation steps
+    "max_length": 48,
+    "max_source_length": 96,
+}
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def encode_examples(tokenizer, examples, max_length: int, max_source_length: int):
+    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length) for ex in examples]
+
+
+def make_batches(encoded, batch_size: int, pad_id: int, order=None):
+    order = range(len(encoded)) if order is None else order
+    order = list(order)
+    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
+    """ModelConfig for a tokenizer; with a pretrained GPT-2 its sizes come from the checkpoint's config
+    (so that the saved config rebuilds the same shapes without the checkpoint)."""
+    kwargs = dict(model_kwargs)
+    if kwargs.get("pretrained"):
+        from transformers import AutoConfig
+
+        pre = AutoConfig.from_pretrained(kwargs["pretrained"])
+        kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
+    return ModelConfig(vocab_size=tokenizer.vocab_size, **tokenizer.special_ids(), **kwargs)
+
+
+def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig, train_cfg: dict, tokenizer,
+              train_examples, out_dir: Path, seed: int = 0, threads: int | None = None,
+              progress: bool = True) -> Path:
+    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv``; returns model.pt's path."""
+    cfg = {**TRAIN_DEFAULTS, **train_cfg}
+    unknown = set(train_cfg) - set(TRAIN_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown train key(s) {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
+    if cfg["lr"] <= 0:
+        raise ValueError(f"train.lr must be positive, got {cfg['lr']}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device()
+    seed_everything(seed)
+    model_cfg = build_model_config(model_kwargs, tokenizer)
+    model = build_model(model_name, model_cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    encoded = encode_examples(tokenizer, train_examples, cfg["max_length"], cfg["max_source_length"])
+    n_batches = math.ceil(len(encoded) / cfg["batch_size"])
+    steps_per_epoch = max(1, n_batches // cfg["grad_accum"])
+    total_steps = steps_per_epoch * cfg["epochs"]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / cfg["warmup_steps"]) if cfg["warmup_steps"] else 1.0)
+
+    ckpt_path = out_dir / "checkpoint.pt"
+    log_path = out_dir / "train_log.csv"
+    step, epoch, batch_in_epoch = 0, 0, 0
+    if ckpt_path.exists():  # resume where a killed job stopped
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        log_rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
+        log_rows = [r for r in log_rows if int(r["step"]) <= step]
+    else:
+        log_rows = []
+
+    def save_checkpoint():
+        atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch,
+                           "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
+                           "python_rng": random.getstate(),
+                           "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None},
+                          ckpt_path)
+        write_log()
+
+    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s"]
+
+    def write_log():
+        tmp = log_path.with_name(log_path.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(log_rows)
+        os.replace(tmp, log_path)
+
+    use_bf16 = cfg["precision"] == "bf16" and device.type == "cuda"
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {model_name}", disable=not progress, unit="step")
+    model.train()
+    while epoch < cfg["epochs"]:
+        # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
+        order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist())
+        usable = steps_per_epoch * cfg["grad_accum"]
+        while batch_in_epoch < usable:
+            t0 = time.perf_counter()
+            beta = beta_at(objective, step, total_steps, steps_per_epoch)
+            optimizer.zero_grad(set_to_none=True)
+            acc_logs: dict[str, float] = {}
+            n_tok = 0
+            for _ in range(cfg["grad_accum"]):
+                batch = batches[batch_in_epoch].to(device)
+                batch_in_epoch += 1
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    out = model(batch)
+                    loss, logs = training_loss(model, out, batch, objective, beta)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(f"{model_name}: non-finite loss ({loss.item()}) at step {step} "
+                                           f"(epoch {epoch}, batch {batch_in_epoch - 1}); logs {logs}")
+                (loss / cfg["grad_accum"]).backward()
+                for key, value in logs.items():
+                    acc_logs[key] = acc_logs.get(key, 0.0) + value / cfg["grad_accum"]
+                n_tok += int(batch.attention_mask.sum())
+            if cfg["max_grad_norm"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["max_grad_norm"])
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            acc_logs.update(step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
+                            tokens_per_s=n_tok / (time.perf_counter() - t0))
+            log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
+            bar.update(1)
+            bar.set_postfix(loss=f"{acc_logs['loss']:.2f}", kl=f"{acc_logs.get('kl', 0):.2f}", beta=f"{beta:.2f}")
+            if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
+                save_checkpoint()
+        epoch += 1
+        batch_in_epoch = 0
+        save_checkpoint()
+    bar.close()
+
+    model_path = out_dir / "model.pt"
+    atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
+                       "objective": objective.to_dict(), "train": cfg, "state_dict": model.state_dict()},
+                      model_path)
+    write_log()
+    ckpt_path.unlink(missing_ok=True)
+    return model_path
+
+
+def load_trained(model_path: Path, device=None):
+    """Rebuild a trained model from ``model.pt`` (weights and the ModelConfig it was built with)."""
+    device = device or pick_device()
+    state = torch.load(model_path, map_location=device, weights_only=False)
+    cfg = ModelConfig(**state["model_config"])
+    cfg.pretrained = None  # the weights are in state_dict; do not fetch the checkpoint again
+    model = build_model(state["model_name"], cfg).to(device)
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return model, state
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")

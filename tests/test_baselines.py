@@ -1,0 +1,279 @@
+"""The single-latent baselines (embed, memory, softmax, optimus): how z enters each decoder, the
+decoder's causality and KV cache, the latent algebra, gradients, the conditional prior, BN-VAE."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+import torch
+
+import baselines
+from baselines._single_latent import GaussianEncoding
+from baselines.embed import EmbedVAE
+from baselines.memory import MemoryVAE
+from baselines.optimus import Optimus
+from baselines.softmax import SoftmaxVAE
+from della import registry
+from della.backbone import KVCache, ModelConfig
+from della.batch import collate
+
+VOCAB = 40
+LATENT = ["embed", "memory", "softmax", "optimus"]
+CLASSES = {"embed": EmbedVAE, "memory": MemoryVAE, "softmax": SoftmaxVAE, "optimus": Optimus}
+# the weights through which z reaches the decoder, per path
+PATHS = {
+    "embed": ["z_to_embedding"],
+    "memory": ["latent_memory.proj"],
+    "softmax": ["z_to_output"],
+    "optimus": ["z_to_embedding", "latent_memory.proj"],
+}
+
+
+def tiny_cfg(**options) -> ModelConfig:
+    return ModelConfig(vocab_size=VOCAB, n_layer=2, n_embd=32, n_head=4, n_positions=64, dropout=0.0,
+                       latent_size=8, pad_id=0, bos_id=1, eos_id=2, sep_id=3, options=options)
+
+
+def make(name: str, **options):
+    torch.manual_seed(0)
+    return CLASSES[name](tiny_cfg(**options)).eval()
+
+
+def ids(batch: int, length: int, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    out = torch.randint(4, VOCAB, (batch, length), generator=g)
+    out[:, 0] = 1
+    return out
+
+
+def unconditional_batch(lengths=(7, 5, 6), seed: int = 2):
+    g = torch.Generator().manual_seed(seed)
+    rows = [([1] + torch.randint(4, VOCAB, (n,), generator=g).tolist() + [2], 1, None) for n in lengths]
+    return collate(rows, pad_id=0)
+
+
+def conditional_batch(sources, targets):
+    rows = []
+    for s, t in zip(sources, targets):
+        src = [1] + s + [3]
+        rows.append((src + t + [2], len(src), src))
+    return collate(rows, pad_id=0)
+
+
+def module(model, dotted):
+    for part in dotted.split("."):
+        model = getattr(model, part)
+    return model
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_z_enters_through_its_paths_only(name):
+    model = make(name)
+    x = ids(2, 6)
+    z1, z2 = torch.randn(2, 1, 8), torch.randn(2, 1, 8)
+    with torch.no_grad():
+        assert not torch.allclose(model.decoder_logits(x, z=z1), model.decoder_logits(x, z=z2))
+        paths = PATHS[name]
+        for path in paths:  # every path alone carries z
+            saved = module(model, path).weight.clone()
+            module(model, path).weight.zero_()
+            if len(paths) > 1:
+                assert not torch.allclose(model.decoder_logits(x, z=z1), model.decoder_logits(x, z=z2))
+            else:
+                assert torch.allclose(model.decoder_logits(x, z=z1), model.decoder_logits(x, z=z2), atol=1e-6)
+            module(model, path).weight.copy_(saved)
+        for path in paths:  # and no other route exists
+            module(model, path).weight.zero_()
+        assert torch.allclose(model.decoder_logits(x, z=z1), model.decoder_logits(x, z=z2), atol=1e-6)
+
+
+def test_softmax_leaves_hidden_states_alone():
+    model = make("softmax")
+    x = ids(2, 6)
+    seen = []
+    handle = model.backbone.transformer.ln_f.register_forward_hook(lambda m, i, o: seen.append(o))
+    with torch.no_grad():
+        model.decoder_logits(x, z=torch.randn(2, 1, 8))
+        model.decoder_logits(x, z=torch.randn(2, 1, 8))
+    handle.remove()
+    assert torch.equal(seen[0], seen[1])
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_decoder_is_causal(name):
+    model = make(name)
+    x = ids(2, 8)
+    y = x.clone()
+    y[:, 5] = (y[:, 5] + 1 - 4) % (VOCAB - 4) + 4
+    z = torch.randn(2, 1, 8)
+    with torch.no_grad():
+        a, b = model.decoder_logits(x, z=z), model.decoder_logits(y, z=z)
+    assert torch.allclose(a[:, :5], b[:, :5], atol=1e-5)
+    assert not torch.allclose(a[:, 5:], b[:, 5:])
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_kv_cache_matches_full_pass(name):
+    model = make(name)
+    x = ids(3, 9)
+    z = torch.randn(3, 1, 8)
+    with torch.no_grad():
+        full = model.decoder_logits(x, z=z)
+        cache = KVCache()
+        steps = [model.decoder_logits(x[:, :4], z=z, cache=cache)]
+        for t in range(4, 9):
+            steps.append(model.decoder_logits(x[:, t:t + 1], z=z, cache=cache))
+    assert torch.allclose(full, torch.cat(steps, 1), atol=1e-5)
+    assert cache.get_seq_length() == 9 + model.memory_slots
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_left_padding_with_positions_and_cache(name):
+    """Row 1 is left-padded by 3; with key_padding + position_ids its logits equal an unpadded run,
+    both in one pass and incrementally with a cache (as batched generation does)."""
+    model = make(name)
+    x = ids(2, 8)
+    z = torch.randn(2, 1, 8)
+    pad = 3
+    padded = x.clone()
+    padded[1, pad:] = x[1, :-pad]
+    padded[1, :pad] = 0
+    key_padding = torch.ones_like(padded)
+    key_padding[1, :pad] = 0
+    positions = (key_padding.cumsum(1) - 1).clamp(min=0)
+    with torch.no_grad():
+        alone = model.decoder_logits(x[1:, :-pad], z=z[1:])  # [1, 5, V]
+        full = model.decoder_logits(padded, z=z, key_padding=key_padding, position_ids=positions)
+        cache = KVCache()
+        steps = [model.decoder_logits(padded[:, :5], z=z, key_padding=key_padding[:, :5],
+                                      position_ids=positions[:, :5], cache=cache)]
+        for t in range(5, 8):
+            steps.append(model.decoder_logits(padded[:, t:t + 1], z=z, key_padding=key_padding[:, :t + 1],
+                                              position_ids=positions[:, t:t + 1], cache=cache))
+    assert torch.allclose(full[1, pad:], alone[0], atol=1e-5)
+    assert torch.allclose(full[0], model.decoder_logits(x[:1], z=z[:1])[0].detach(), atol=1e-5)
+    incremental = torch.cat(steps, 1)
+    assert torch.allclose(incremental[0], full[0], atol=1e-5)
+    assert torch.allclose(incremental[1, pad:], full[1, pad:], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_latent_algebra(name):
+    model = make(name)
+    batch = unconditional_batch()
+    with torch.no_grad():
+        enc = model.encode(batch)
+        sample = model.sample_posterior(enc, k=4)
+        assert sample.z.shape == (4, 3, 1, 8) and sample.prior_mean.abs().sum() == 0
+        pair = model.log_posterior_pairwise(sample.z[0], enc)  # [N, M, 1]
+        assert pair.shape == (3, 3, 1)
+        assert torch.allclose(pair.diagonal(dim1=0, dim2=1).T, sample.log_q()[0], atol=1e-5)
+        mean_sample = model.sample_posterior(enc, k=2, use_mean=True)
+        assert torch.equal(mean_sample.z[1], enc.mean)
+        assert model.sample_prior(5).shape == (5, 1, 8)
+        # encodings of several batches concatenate (aggregate-posterior MI over a data set)
+        both = GaussianEncoding.cat([enc, enc])
+        assert model.log_posterior_pairwise(sample.z[0], both).shape == (3, 6, 1)
+        # log p(x | z) for K latents agrees with the forward pass' reconstruction term
+        out = model(batch)
+        lp = model.log_px_given_z(batch, out.z[None])
+        assert torch.allclose(-lp[0], out.rec, atol=1e-4)
+        assert out.kl.shape == (3, 1, 8)
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_gradients_reach_encoder_heads_and_injection(name):
+    model = make(name).train()
+    out = model(unconditional_batch())
+    (out.rec + out.kl.sum((1, 2))).mean().backward()
+    for path in ["posterior_head.proj"] + PATHS[name]:
+        grad = module(model, path).weight.grad
+        assert grad is not None and grad.abs().sum() > 0, path
+    if name == "optimus":  # the BERT encoder, up to its pooler
+        encoder_weights = [model.encoder.encoder.layer[0].attention.self.query.weight, model.encoder.pooler.dense.weight,
+                           model.encoder.embeddings.word_embeddings.weight]
+    else:  # the shared backbone (its encoder-only route: test_encoder_gradient_flows_through_kl)
+        encoder_weights = [model.backbone.blocks[0].attn.c_attn.weight]
+    for weight in encoder_weights:
+        assert weight.grad is not None and weight.grad.abs().sum() > 0
+
+
+def test_encoder_gradient_flows_through_kl():
+    """The shared backbone also gets gradient as the encoder: the KL alone (no decoder pass)
+    reaches it through the bidirectional run."""
+    model = make("embed").train()
+    out = model(unconditional_batch())
+    out.kl.sum().backward()
+    assert model.backbone.blocks[0].attn.c_attn.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", LATENT)
+def test_conditional_prior_depends_on_source_only(name):
+    model = make(name)
+    a = conditional_batch([[5, 6, 7], [8, 9]], [[10, 11], [12, 13, 14]])
+    b = conditional_batch([[5, 6, 7], [8, 9]], [[20, 21, 22, 23], [24]])  # other targets
+    c = conditional_batch([[15, 6, 7], [8, 19]], [[10, 11], [12, 13, 14]])  # other sources
+    with torch.no_grad():
+        ea, eb, ec = model.encode(a), model.encode(b), model.encode(c)
+        assert torch.allclose(ea.prior_mean, eb.prior_mean, atol=1e-6)
+        assert torch.allclose(ea.prior_logvar, eb.prior_logvar, atol=1e-6)
+        assert not torch.allclose(ea.prior_mean, ec.prior_mean)
+        assert not torch.allclose(ea.mean, eb.mean)  # the posterior sees the target
+        sample = model.sample_posterior(ea, k=3)
+        assert torch.equal(sample.prior_mean[2], ea.prior_mean)
+        src = model.encode_source(a.source_ids, a.source_mask)
+        assert src.mean is None and torch.allclose(src.prior_mean, ea.prior_mean, atol=1e-6)
+        assert model.sample_prior(2, src).shape == (2, 1, 8)
+        torch.manual_seed(3)
+        z1 = model.sample_prior(2, src)
+        torch.manual_seed(3)
+        z2 = model.sample_prior(2, model.encode_source(c.source_ids, c.source_mask))
+        assert not torch.allclose(z1, z2)
+        with pytest.raises(ValueError):
+            model.sample_prior(5, src)
+
+
+@pytest.mark.parametrize("name", ["embed", "optimus"])
+def test_bn_vae_option(name):
+    model = make(name, bn=True, bn_gamma=0.7).train()
+    assert model.posterior_head.bn is not None
+    batch = unconditional_batch(lengths=(7, 5, 6, 4, 8, 3))
+    out = model(batch)
+    mean = out.post_mean[:, 0]  # [B, d]
+    assert torch.allclose(mean.mean(0), torch.zeros(8), atol=1e-5)
+    std = mean.var(0, unbiased=False).sqrt()
+    # BN scales every dimension to gamma (below it when the raw means barely vary across the batch,
+    # as with a freshly initialised BERT, whose pooled features differ by ~1e-3: BN's eps dominates)
+    assert (std <= 0.7 + 1e-3).all()
+    if name == "embed":
+        assert torch.allclose(std, torch.full((8,), 0.7), atol=1e-2)
+    (out.rec.mean() + out.kl.sum(-1).mean()).backward()
+    model.eval()
+    with torch.no_grad():
+        model(batch)
+
+
+def test_memory_kv_separate_and_optimus_recipe():
+    model = make("memory", memory_kv="separate")
+    x = ids(2, 5)
+    z = torch.randn(2, 1, 8)
+    with torch.no_grad():
+        cache = KVCache()
+        step = torch.cat([model.decoder_logits(x[:, :2], z=z, cache=cache),
+                          model.decoder_logits(x[:, 2:], z=z, cache=cache)], 1)
+        assert torch.allclose(step, model.decoder_logits(x, z=z), atol=1e-5)
+    assert Optimus.default_recipe == {"beta_schedule": "optimus", "free_bits": 0.5, "free_bits_mode": "dimension"}
+
+
+def test_registry_lists_the_baselines():
+    for mod in pkgutil.iter_modules(baselines.__path__):
+        importlib.import_module(f"baselines.{mod.name}")
+    assert {"lm", "optimus", "embed", "memory", "softmax"} <= set(registry._REGISTRY)
+    assert "_single_latent" not in registry._REGISTRY
+    try:
+        importlib.import_module("della.model")
+    except ModuleNotFoundError:
+        return  # DELLA not in this tree yet: the full registry listing needs it
+    assert {"lm", "optimus", "embed", "memory", "softmax"} <= set(registry.available_models())
+    assert registry.get_model_class("memory") is MemoryVAE

@@ -1,0 +1,37 @@
+# Data: the real upstream files under `data_root`, or the offline synthetic demo when it is null;
+# then a byte-level BPE trained on the training split (or a pretrained tokenizer).
+
+
+rule prepare_data:
+    output:
+        train=R + "/data/{task}/train.jsonl",
+        valid=R + "/data/{task}/valid.jsonl",
+        test=R + "/data/{task}/test.jsonl",
+        info=R + "/data/{task}/info.json",
+    params:
+        data_root=config["data_root"],
+        data=config["data"],
+        seed=config["data_seed"],
+        code=CODE_DATA,
+    log:
+        R + "/logs/prepare_data/{task}.log",
+    benchmark:
+        R + "/benchmarks/prepare_data/{task}.tsv"
+    script:
+        "../scripts/prepare_data.py"
+
+
+rule tokenizer:
+    input:
+        train=R + "/data/{task}/train.jsonl",
+    output:
+        R + "/data/{task}/tokenizer.json",
+    params:
+        tokenizer=config["tokenizer"],
+        code=CODE_TOKENIZER,
+    log:
+        R + "/logs/tokenizer/{task}.log",
+    benchmark:
+        R + "/benchmarks/tokenizer/{task}.tsv"
+    script:
+        "../scripts/train_tokenizer.py"

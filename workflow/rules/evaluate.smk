@@ -1,0 +1,25 @@
+# Every run is evaluated by the same code path: IW-PPL / ELBO / KL / MI / AU for latent models,
+# generation, and the text metrics, into one metrics.json.
+
+
+rule evaluate:
+    input:
+        model=RUN_DIR + "/model.pt",
+        test=R + "/data/{task}/test.jsonl",
+        info=R + "/data/{task}/info.json",
+        tokenizer=R + "/data/{task}/tokenizer.json",
+    output:
+        metrics=RUN_DIR + "/metrics.json",
+        samples=RUN_DIR + "/samples.jsonl",
+    params:
+        run=lambda wc: run_spec(wc.recipe),
+        code=CODE_EVAL,
+    threads: config["train_threads"]
+    resources:
+        gpu=1,
+    log:
+        R + "/logs/evaluate/{task}/{recipe}/seed{seed}.log",
+    benchmark:
+        R + "/benchmarks/evaluate/{task}/{recipe}/seed{seed}.tsv"
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,18 @@
+# Comparison tables laid out like the paper's, with the paper's own numbers beside ours.
+
+
+rule tables:
+    input:
+        metrics=METRICS,
+        info=expand(R + "/data/{task}/info.json", task=TASKS),
+    output:
+        TABLES,
+    params:
+        paper=str(REPO / "config" / "paper_numbers.csv"),
+        code=CODE_TABLES,
+    log:
+        R + "/logs/tables.log",
+    benchmark:
+        R + "/benchmarks/tables.tsv"
+    script:
+        "../scripts/tables.py"

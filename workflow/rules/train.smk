@@ -1,0 +1,23 @@
+# One training job per task x recipe x seed. CUDA is used when the machine has it; on a cluster
+# `--resources gpu=N` (or the slurm profile) limits how many run at once.
+
+
+rule train:
+    input:
+        train=R + "/data/{task}/train.jsonl",
+        tokenizer=R + "/data/{task}/tokenizer.json",
+    output:
+        model=RUN_DIR + "/model.pt",
+        log_csv=RUN_DIR + "/train_log.csv",
+    params:
+        run=lambda wc: run_spec(wc.recipe),
+        code=CODE_TRAIN,
+    threads: config["train_threads"]
+    resources:
+        gpu=1,
+    log:
+        R + "/logs/train/{task}/{recipe}/seed{seed}.log",
+    benchmark:
+        R + "/benchmarks/train/{task}/{recipe}/seed{seed}.tsv"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,35 @@
+"""Snakemake script: evaluate one trained run into metrics.json and samples.jsonl."""
+import json
+import sys
+from pathlib import Path
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+
+import torch  # noqa: E402
+
+from della.data import TASKS, read_jsonl  # noqa: E402
+from della.evaluate import evaluate_run, save_metrics  # noqa: E402
+from della.tokenizer import TextTokenizer  # noqa: E402
+from della.train import TRAIN_DEFAULTS, load_trained  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)  # noqa: F821
+run = snakemake.params.run  # noqa: F821
+wc = snakemake.wildcards  # noqa: F821
+model, state = load_trained(Path(snakemake.input.model))  # noqa: F821
+info = json.loads(Path(snakemake.input.info).read_text())  # noqa: F821
+result = evaluate_run(
+    model=model,
+    tokenizer=TextTokenizer.load(snakemake.input.tokenizer),  # noqa: F821
+    test_examples=read_jsonl(snakemake.input.test),  # noqa: F821
+    task_spec=TASKS[wc.task],
+    eval_cfg=run["evaluate"],
+    train_cfg={**TRAIN_DEFAULTS, **run["train"]},
+    seed=int(wc.seed),
+    samples_path=Path(snakemake.output.samples),  # noqa: F821
+)
+result.update(recipe=wc.recipe, model=run["model"], seed=int(wc.seed), objective=run["objective"],
+              model_config=state["model_config"], data_source=info.get("source"),
+              synthetic=info.get("source") == "synthetic")
+save_metrics(Path(snakemake.output.metrics), result)  # noqa: F821
+print(json.dumps(result, indent=2))

@@ -1,0 +1,18 @@
+"""Snakemake script: write results/data/{task}/{train,valid,test}.jsonl and info.json."""
+import sys
+from pathlib import Path
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake object)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+
+from della.data import prepare_task  # noqa: E402
+
+data = snakemake.params.data  # noqa: F821
+prepare_task(
+    snakemake.wildcards.task,  # noqa: F821
+    Path(snakemake.output.train).parent,  # noqa: F821
+    data_root=snakemake.params.data_root,  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+    max_examples=data.get("max_examples"),
+    synthetic_sizes=data.get("synthetic_sizes"),
+)

@@ -1,0 +1,26 @@
+"""Snakemake script: train one run (task x recipe x seed)."""
+import json
+import sys
+from pathlib import Path
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+
+from della.data import read_jsonl  # noqa: E402
+from della.objectives import ObjectiveConfig  # noqa: E402
+from della.tokenizer import TextTokenizer  # noqa: E402
+from della.train import train_run  # noqa: E402
+
+run = snakemake.params.run  # noqa: F821
+print(json.dumps(run, indent=2))
+train_run(
+    model_name=run["model"],
+    model_kwargs=run["model_kwargs"],
+    objective=ObjectiveConfig.from_dict(run["objective"]),
+    train_cfg=run["train"],
+    tokenizer=TextTokenizer.load(snakemake.input.tokenizer),  # noqa: F821
+    train_examples=read_jsonl(snakemake.input.train),  # noqa: F821
+    out_dir=Path(snakemake.output.model).parent,  # noqa: F821
+    seed=int(snakemake.wildcards.seed),  # noqa: F821
+    threads=snakemake.threads,  # noqa: F821
+)
