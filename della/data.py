@@ -563,7 +563,8 @@ def prepare_task(
     ``out_dir`` created by this call is removed again if left empty).
     """
     spec = _check_task(task)
-    max_examples = dict(max_examples or {})
+    # a None cap means "the whole split" (how the YAML configs say it)
+    max_examples = {k: v for k, v in (max_examples or {}).items() if v is not None}
     for k, v in max_examples.items():
         _check_split(k)
         if not isinstance(v, int) or v < 1:

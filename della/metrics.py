@@ -63,7 +63,9 @@ import numpy as np
 
 __all__ = [
     "self_bleu",
+    "self_bleu_scores",
     "test_set_bleu",
+    "test_set_bleu_scores",
     "distinct_n",
     "jaccard",
     "corpus_bleu_sacrebleu",
@@ -110,7 +112,7 @@ class _NgramIndex:
         if n < 1:
             raise ValueError(f"n-gram order must be >= 1, got {n}")
         if n not in self._cache:
-            prev, _ = self._cache[n - 1] if n - 1 in self._cache else (self.grams(n - 1)[0], None)
+            prev = self.grams(n - 1)[0]
             T = len(self.tok)
             nxt = np.zeros(T, dtype=np.int64)
             if T > n - 1:
@@ -341,7 +343,7 @@ def distinct_n(samples: Sequence[Tokens], n: int) -> float:
     return len(np.unique(gid[valid])) / total
 
 
-def jaccard(samples: Sequence[Tokens], n: int, *, empty_value: float = 0.0, block: int = 1024) -> float:
+def jaccard(samples: Sequence[Tokens], n: int, *, empty_value: float = 0.0, block: int = 512) -> float:
     """Mean pairwise n-gram Jaccard similarity (the DELLA paper's "JS"; lower = more diverse).
 
     ``mean over unordered pairs i < j of |G_i & G_j| / |G_i | G_j|`` where ``G_i`` is the
@@ -350,50 +352,60 @@ def jaccard(samples: Sequence[Tokens], n: int, *, empty_value: float = 0.0, bloc
     shared n-gram, so such pairs never make a system look repetitive).  Fewer than two
     samples -> 0.0.
 
-    Exact, via the sample x n-gram incidence matrix X: the intersections are X X^T,
-    computed in row blocks of ``block`` samples.  The n-grams held by many samples
-    (document frequency above ~N/20) go through a dense float32 BLAS product, the rest
-    through a sparse (scipy) product, whose cost is the sum over n-grams of
-    (postings)^2, i.e. what an inverted index would cost.  Memory is O(block * N); time
-    O(N^2) for the final division (5e7 pairs for N = 10,000: a few seconds).
+    Exact.  The pairwise intersections are X X^T for the sample x n-gram incidence matrix
+    X, built ``block`` rows at a time (only the columns j >= the block start):
+
+    * n-grams held by many samples (document frequency above max(32, N/50)) go through a
+      dense float32 BLAS product (exact: counts < 2^24), cost N^2 per such n-gram;
+    * every other n-gram through an inverted index (numpy ``repeat``/``bincount`` over
+      the postings lists), cost O(sum over n-grams of postings^2), with no Python loop.
+
+    The division and the sum over the N(N-1)/2 pairs are O(N^2) numpy work (5e7 pairs
+    for N = 10,000: about a second); memory is O(block * N).
     """
     _check_order(n)
     samples = _as_token_lists("samples", samples)
     N = len(samples)
     if N < 2:
         return 0.0
-    import scipy.sparse as sp
-
     idx = _NgramIndex(samples)
-    s, g, _c, n_ids = idx.sentence_counts(n)  # unique (sentence, gram) = the sets
+    s, g, _c, n_ids = idx.sentence_counts(n)  # unique (sentence, gram) pairs = the sets, sorted by s
     sizes = np.bincount(s, minlength=N).astype(np.float64)
     df = np.bincount(g, minlength=n_ids)
-    heavy_ids = np.flatnonzero(df > max(32, N // 20))
-    is_heavy = np.zeros(n_ids, dtype=bool)
-    is_heavy[heavy_ids] = True
-    hmask = is_heavy[g]
-    # dense part: N x H float32 (exact for counts < 2^24)
-    col = np.full(n_ids, -1, dtype=np.int64)
-    col[heavy_ids] = np.arange(len(heavy_ids))
-    Xh = np.zeros((N, len(heavy_ids)), dtype=np.float32)
+    heavy = df > max(32, N // 50)
+    hmask = heavy[g]
+    # dense part: N x H
+    col = np.cumsum(heavy) - 1
+    Xh = np.zeros((N, int(heavy.sum())), dtype=np.float32)
     Xh[s[hmask], col[g[hmask]]] = 1.0
-    Xl = sp.csr_matrix(
-        (np.ones(int((~hmask).sum()), dtype=np.float64), (s[~hmask], g[~hmask])), shape=(N, n_ids)
-    )
-    XlT = Xl.T.tocsr()
+    # sparse part: postings lists of the light n-grams, sorted by (gram, sentence)
+    ls, lg = s[~hmask], g[~hmask]
+    order = np.lexsort((ls, lg))
+    post_key = lg[order] * N + ls[order]
+    post_s = ls[order]
+    gram_end = np.searchsorted(post_key, (np.arange(n_ids) + 1) * N)
+    row_start = np.searchsorted(ls, np.arange(0, N + 1))  # light incidences of each row
     total = 0.0
     for a in range(0, N, block):
         b = min(N, a + block)
-        inter = Xh[a:b] @ Xh[a:].T if len(heavy_ids) else np.zeros((b - a, N - a), np.float32)
-        inter = inter.astype(np.float64)
-        inter += (Xl[a:b] @ XlT[:, a:]).toarray()
+        W = N - a
+        inter = (Xh[a:b] @ Xh[a:].T).astype(np.float64) if Xh.shape[1] else np.zeros((b - a, W))
+        i0, i1 = row_start[a], row_start[b]
+        inc_s, inc_g = ls[i0:i1], lg[i0:i1]
+        lo = np.searchsorted(post_key, inc_g * N + a)  # postings j >= a of each incidence
+        cnt = gram_end[inc_g] - lo
+        E = int(cnt.sum())
+        if E:
+            rep = np.repeat(np.arange(len(inc_s)), cnt)
+            offs = np.arange(E) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            j = post_s[lo[rep] + offs]
+            flat = (inc_s[rep] - a) * W + (j - a)
+            inter += np.bincount(flat, minlength=(b - a) * W).reshape(b - a, W)
         union = sizes[a:b, None] + sizes[None, a:] - inter
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(union > 0, inter / np.where(union > 0, union, 1.0), empty_value)
-        # keep j > i only
-        rows = np.arange(a, b)[:, None]
-        cols = np.arange(a, N)[None, :]
-        total += float(ratio[cols > rows].sum())
+        upper = np.arange(a, N)[None, :] > np.arange(a, b)[:, None]  # j > i only
+        total += float(ratio[upper].sum())
     return total / (N * (N - 1) / 2)
 
 

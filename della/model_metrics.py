@@ -75,11 +75,15 @@ class LocalModelMissing(FileNotFoundError):
 # --------------------------------------------------------------------------------------
 # loading (local only)
 # --------------------------------------------------------------------------------------
+_LOADED: dict = {}
+
+
 def load_local_model(model_dir: str | Path, *, device: str | None = None):
     """``(tokenizer, model, device)`` from a local folder, never from the network.
 
     Raises :class:`LocalModelMissing` naming the folder when it does not exist or holds
-    no ``config.json``.
+    no ``config.json``.  The last loaded model is kept in memory (one entry) so that
+    BERTScore and MAUVE on the same folder load it once.
     """
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -92,46 +96,43 @@ def load_local_model(model_dir: str | Path, *, device: str | None = None):
         )
     if not (path / "config.json").is_file():
         raise LocalModelMissing(f"model folder {str(path)!r} has no config.json (not a save_pretrained() folder)")
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    key = (str(path.resolve()), dev, (path / "config.json").stat().st_mtime_ns)
+    if key in _LOADED:
+        return _LOADED[key]
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     tok.padding_side = "right"
     model = AutoModel.from_pretrained(str(path), local_files_only=True)
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(dev).eval()
+    _LOADED.clear()
+    _LOADED[key] = (tok, model, dev)
     return tok, model, dev
 
 
 def _encode(tok, model, dev, texts: Sequence[str], *, layer: int, batch_size: int, max_length: int):
-    """Yield per text ``(embeddings [T, H] float32 tensor on CPU, keep mask [T] bool)``.
-
-    ``keep`` marks real, non-special tokens.  Texts with no token at all get an empty
-    tensor.
-    """
+    """Per text ``(hidden states [T, H] float32 CPU tensor, special [T] bool)`` of the ``layer``-th
+    hidden states (``hidden_states`` index), padding removed (right padding, so the real
+    tokens are a prefix); ``special`` marks special tokens ([CLS], [SEP], ...)."""
     import torch
 
     max_length = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
     out = []
     for a in range(0, len(texts), batch_size):
         chunk = list(texts[a : a + batch_size])
-        enc = tok(
-            chunk,
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-            return_special_tokens_mask=True,
-        )
+        enc = tok(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+                  return_special_tokens_mask=True)
         special = enc.pop("special_tokens_mask").bool()
-        attn = enc["attention_mask"].bool()
+        lens = enc["attention_mask"].sum(dim=1).tolist()
         if enc["input_ids"].shape[1] == 0:  # every text of the batch is empty
             out.extend((torch.zeros(0, 1), torch.zeros(0, dtype=torch.bool)) for _ in chunk)
             continue
         enc = {k: v.to(dev) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         with torch.no_grad():
             hs = model(**enc, output_hidden_states=True).hidden_states[layer].float().cpu()
-        for i in range(len(chunk)):
-            out.append((hs[i], attn[i] & ~special[i]))
+        for i, L in enumerate(lens):
+            out.append((hs[i, :L], special[i, :L]))
     return out
 
 
@@ -174,11 +175,12 @@ def bertscore(
     cand = _encode(tok, model, dev, candidates, **kw)
     refs = _encode(tok, model, dev, references, **kw)
     idf_map = _idf_weights(tok, references) if idf else None
-    ids_c = [tok(c, truncation=True, max_length=max_length, return_special_tokens_mask=True) for c in candidates]
-    ids_r = [tok(r, truncation=True, max_length=max_length, return_special_tokens_mask=True) for r in references]
+    max_len = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    ids_c = [tok(c, truncation=True, max_length=max_len)["input_ids"] for c in candidates] if idf else None
+    ids_r = [tok(r, truncation=True, max_length=max_len)["input_ids"] for r in references] if idf else None
     P, R, F = [], [], []
-    for (hc, kc), (hr, kr), ec, er in zip(cand, refs, ids_c, ids_r):
-        xc, xr = hc[kc[: hc.shape[0]]] if hc.numel() else hc, hr[kr[: hr.shape[0]]] if hr.numel() else hr
+    for i, ((hc, sc), (hr, sr)) in enumerate(zip(cand, refs)):
+        xc, xr = hc[~sc], hr[~sr]
         if xc.shape[0] == 0 or xr.shape[0] == 0:
             P.append(0.0), R.append(0.0), F.append(0.0)
             continue
@@ -186,11 +188,11 @@ def bertscore(
         xr = torch.nn.functional.normalize(xr.double(), dim=-1)
         sim = xr @ xc.T  # [ref tokens, cand tokens]
         if idf_map is not None:
-            def weights(enc):
-                toks = [t for t, s in zip(enc["input_ids"], enc["special_tokens_mask"]) if not s]
+            def weights(ids, special):
+                toks = [t for t, s in zip(ids, special.tolist()) if not s]
                 w = torch.tensor([idf_map.get(t, idf_map[-1]) for t in toks], dtype=torch.float64)
                 return w / w.sum() if w.sum() > 0 else torch.full_like(w, 1.0 / max(len(w), 1))
-            wc, wr = weights(ec), weights(er)
+            wc, wr = weights(ids_c[i], sc), weights(ids_r[i], sr)
         else:
             wc = torch.full((xc.shape[0],), 1.0 / xc.shape[0], dtype=torch.float64)
             wr = torch.full((xr.shape[0],), 1.0 / xr.shape[0], dtype=torch.float64)
@@ -215,16 +217,9 @@ def featurize(texts: Sequence[str], model_dir: str | Path, *, batch_size: int = 
     tok, model, dev = load_local_model(model_dir, device=device)
     filler = tok.eos_token or tok.bos_token or tok.unk_token or " "
     texts = [t if t.strip() else filler for t in texts]
-    feats = []
-    for h, keep in _encode(tok, model, dev, texts, layer=-1, batch_size=batch_size, max_length=max_length):
-        # the attention mask is what matters for "last token" (special tokens included,
-        # e.g. a BERT [SEP]); recompute it from the non-padding positions
-        feats.append(h[: max(int(keep.shape[0]), 1)])
-    out = []
-    enc_lens = [len(tok(t, truncation=True, max_length=max_length)["input_ids"]) for t in texts]
-    for h, L in zip(feats, enc_lens):
-        out.append(h[max(L, 1) - 1].numpy())
-    return np.stack(out).astype(np.float64)
+    feats = [h[-1].numpy() for h, _special in _encode(tok, model, dev, texts, layer=-1, batch_size=batch_size,
+                                                          max_length=max_length)]
+    return np.stack(feats).astype(np.float64)
 
 
 def kmeans(x: np.ndarray, k: int, *, num_redo: int = 5, max_iter: int = 500, seed: int = 25,

@@ -269,7 +269,7 @@ def test_memory_kv_separate_and_optimus_recipe():
 def test_registry_lists_the_baselines():
     for mod in pkgutil.iter_modules(baselines.__path__):
         importlib.import_module(f"baselines.{mod.name}")
-    assert {"lm", "optimus", "embed", "memory", "softmax"} <= set(registry._REGISTRY)
+    assert {"lm", "optimus", "embed", "memory", "softmax", "bart"} <= set(registry._REGISTRY)
     assert "_single_latent" not in registry._REGISTRY
     try:
         importlib.import_module("della.model")
@@ -277,3 +277,79 @@ def test_registry_lists_the_baselines():
         return  # DELLA not in this tree yet: the full registry listing needs it
     assert {"lm", "optimus", "embed", "memory", "softmax"} <= set(registry.available_models())
     assert registry.get_model_class("memory") is MemoryVAE
+
+
+# ----------------------------------------------------------------------------------------------
+# bart: the encoder-decoder lm for the seq2seq tasks
+# ----------------------------------------------------------------------------------------------
+def make_bart():
+    from baselines.bart import BartLM
+
+    torch.manual_seed(0)
+    return BartLM(tiny_cfg()).eval()
+
+
+def test_bart_matches_transformers_and_aligns_with_labels():
+    model = make_bart()
+    batch = conditional_batch([[5, 6, 7], [8, 9]], [[10, 11], [12, 13, 14]])  # right-padded, <sep> at 4 and 3
+    with torch.no_grad():
+        logits = model.decoder_logits(batch.input_ids)
+        for row in range(2):
+            sep = int((batch.input_ids[row] == 3).nonzero()[0])
+            n = int(batch.attention_mask[row].sum())
+            ref = model.bart(input_ids=batch.input_ids[row:row + 1, :sep + 1],
+                             decoder_input_ids=batch.input_ids[row:row + 1, sep:n]).logits[0]
+            assert torch.allclose(logits[row, sep:n], ref, atol=1e-5)
+            assert logits[row, :sep].abs().sum() == 0  # never scored
+        out = model(batch)
+        assert out.rec.shape == (2,) and torch.isfinite(out.rec).all()
+    with pytest.raises(ValueError):
+        model.decoder_logits(unconditional_batch().input_ids)
+
+
+def test_bart_cache_and_left_padding():
+    model = make_bart()
+    full_rows = [torch.tensor([[1, 5, 6, 7, 3, 10, 11, 12]]), torch.tensor([[1, 8, 3, 13, 14, 15]])]
+    prompt_len = [5, 3]
+    # left-pad the prompts so both <sep> share a column, as batched generation does
+    width = max(prompt_len)
+    padded = torch.zeros(2, width + 3, dtype=torch.long)
+    key_padding = torch.zeros_like(padded)
+    for row, (seq, p) in enumerate(zip(full_rows, prompt_len)):
+        padded[row, width - p: width + 3] = seq[0, : p + 3]
+        key_padding[row, width - p:] = 1
+    with torch.no_grad():
+        cache = KVCache()
+        steps = [model.decoder_logits(padded[:, :width], key_padding=key_padding[:, :width], cache=cache)]
+        for t in range(width, width + 3):
+            steps.append(model.decoder_logits(padded[:, t:t + 1], key_padding=key_padding[:, :t + 1], cache=cache))
+        incremental = torch.cat(steps, 1)
+        for row, (seq, p) in enumerate(zip(full_rows, prompt_len)):
+            alone = model.decoder_logits(seq[:, : p + 3])[0]
+            assert torch.allclose(incremental[row, width - 1:], alone[p - 1:], atol=1e-5)
+        cache.reorder(torch.tensor([1, 1]))  # beam search reorders the encoder output too
+        nxt = model.decoder_logits(padded[[1, 1], -1:], key_padding=torch.cat([key_padding[[1, 1]],
+                                                                         torch.ones(2, 1, dtype=torch.long)], 1),
+                                   cache=cache)
+        assert torch.allclose(nxt[0], nxt[1], atol=1e-6)
+
+
+def test_bart_gradients_reach_encoder():
+    model = make_bart().train()
+    out = model(conditional_batch([[5, 6, 7], [8, 9]], [[10, 11], [12, 13, 14]]))
+    out.rec.mean().backward()
+    assert model.bart.model.encoder.layers[0].self_attn.q_proj.weight.grad.abs().sum() > 0
+    assert model.bart.model.decoder.layers[0].encoder_attn.k_proj.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", LATENT + ["bart"])
+def test_generation_with_and_without_cache_agree(name):
+    decoding = pytest.importorskip("della.decoding")
+    model = make_bart() if name == "bart" else make(name)
+    prompts = [[1, 5, 6, 7, 3], [1, 8, 3]]  # conditional prompts of two lengths (left-padded inside)
+    z = None if name == "bart" else torch.randn(2, 1, 8)
+    runs = [decoding.generate(model, prompts, z=z, strategy=strategy, num_beams=3, max_new_tokens=6, eos_id=2,
+                              pad_id=0, use_cache=use_cache)
+            for strategy in ("greedy", "beam") for use_cache in (True, False)]
+    assert runs[0] == runs[1] and runs[2] == runs[3]
+    assert all(len(r) == 2 for r in runs)

@@ -41,8 +41,13 @@ def code_hash(*patterns):
 
 CODE_DATA = code_hash("della/data.py", "della/synthetic.py")
 CODE_TOKENIZER = code_hash("della/tokenizer.py")
-CODE_TRAIN = code_hash("della/*.py", "baselines/*.py", "workflow/scripts/train.py")
-CODE_EVAL = code_hash("della/*.py", "baselines/*.py", "workflow/scripts/evaluate.py")
+# the code every model is made of: a change here reruns training and evaluation
+MODEL_CODE = ["della/backbone.py", "della/batch.py", "della/vae.py", "della/registry.py", "della/model.py",
+              "della/tokenizer.py", "baselines/*.py"]
+CODE_TRAIN = code_hash(*MODEL_CODE, "della/objectives.py", "della/train.py", "della/config.py",
+                       "workflow/scripts/train.py")
+CODE_EVAL = code_hash(*MODEL_CODE, "della/latent_eval.py", "della/evaluate.py", "della/metrics.py",
+                      "della/model_metrics.py", "della/decoding.py", "workflow/scripts/evaluate.py")
 CODE_TABLES = code_hash("della/tables.py", "workflow/scripts/tables.py")
 
 

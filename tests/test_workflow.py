@@ -1,0 +1,115 @@
+"""The whole DAG, as a user runs it: a smoke run on config/smoke.yaml in a temporary copy of the
+project, the "nothing to do" second invocation, config validation errors, and adding a baseline
+as one new file under baselines/."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def copy_project(dst: Path) -> Path:
+    ignore = shutil.ignore_patterns("results*", ".snakemake", ".venv*", "__pycache__", ".git", "*.egg-info",
+                                    ".pytest_cache")
+    shutil.copytree(REPO, dst, ignore=ignore)
+    return dst
+
+
+def snakemake(cwd, *args, check=True):
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
+    snakemake(project, "all", "--configfile", "config/smoke.yaml")
+    return project
+
+
+@pytest.mark.slow
+def test_smoke_dag_writes_both_tables(smoke_run):
+    results = smoke_run / "results-smoke"
+    uncond = pd.read_csv(results / "tables" / "unconditional.csv")
+    cond = pd.read_csv(results / "tables" / "conditional.csv")
+    assert set(uncond.task) == {"ptb"} and set(cond.task) == {"quora"}
+    assert set(uncond.recipe) == set(cond.recipe) == {"lm", "della", "embed"}
+    md = (results / "tables" / "unconditional.md").read_text()
+    assert "SYNTHETIC" in md
+    metrics = json.loads((results / "runs" / "ptb" / "della" / "seed0" / "metrics.json").read_text())
+    for key in ("ppl", "neg_elbo", "nll_rec", "kl", "kl_per_group", "mi", "au_joint@0.01", "self_bleu", "bleu"):
+        assert key in metrics, key
+    assert len(metrics["kl_per_group"]) == 2  # one KL per layer
+    lm = json.loads((results / "runs" / "ptb" / "lm" / "seed0" / "metrics.json").read_text())
+    assert lm["ppl"] > 1 and "kl" not in lm
+    assert (results / "runs" / "quora" / "della" / "seed0" / "samples.jsonl").stat().st_size > 0
+    log = (results / "runs" / "ptb" / "della" / "seed0" / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("step,epoch,loss,rec,kl")
+    # every rule wrote its log and benchmark
+    assert (results / "logs" / "train" / "ptb" / "della" / "seed0.log").exists()
+    assert (results / "benchmarks" / "evaluate" / "quora" / "embed" / "seed0.tsv").exists()
+
+
+@pytest.mark.slow
+def test_second_invocation_has_nothing_to_do(smoke_run):
+    proc = snakemake(smoke_run, "all", "-n", "--configfile", "config/smoke.yaml")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_code_change_reruns_the_affected_jobs(smoke_run):
+    tables = smoke_run / "della" / "tables.py"
+    tables.write_text(tables.read_text() + "\n# edited\n")
+    proc = snakemake(smoke_run, "all", "-n", "--configfile", "config/smoke.yaml")
+    out = proc.stdout + proc.stderr
+    assert "tables" in out and "train" not in out.split("Job stats")[1].split("total")[0]
+
+
+@pytest.mark.parametrize("override, key", [
+    (["models=[lm,no-such-model]"], "models"),
+    (["tasks=[ptb,imdb]"], "tasks"),
+    (["seeds=[x]"], "seeds"),
+])
+def test_bad_config_fails_before_any_job(tmp_path, override, key):
+    proc = snakemake(REPO, "-n", "--configfile", "config/smoke.yaml", "--config", *override, check=False)
+    assert proc.returncode != 0
+    assert key in proc.stdout + proc.stderr
+
+
+def test_negative_learning_rate_is_refused(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text((REPO / "config" / "smoke.yaml").read_text().replace("lr: 0.002", "lr: -0.001"))
+    proc = snakemake(REPO, "-n", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    assert "lr" in proc.stdout + proc.stderr and "exclusiveMinimum" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_adding_a_baseline_is_one_file(tmp_path):
+    """README "Add a baseline": a new file under baselines/ and a name in the config, nothing else."""
+    project = copy_project(tmp_path / "project")
+    (project / "baselines" / "embed_tanh.py").write_text(
+        '"""embed-tanh: like embed, with tanh(W z) added to the token embeddings."""\n'
+        "import torch\n\n"
+        "from baselines.embed import EmbedVAE\n"
+        "from della.registry import register_model\n\n\n"
+        '@register_model("embed-tanh")\n'
+        "class EmbedTanhVAE(EmbedVAE):\n"
+        "    def latent_embedding(self, z):\n"
+        "        return torch.tanh(super().latent_embedding(z))\n")
+    cfg = project / "config" / "smoke-new.yaml"
+    cfg.write_text((project / "config" / "smoke.yaml").read_text()
+                   .replace("models: [lm, della, embed]", "models: [lm, embed-tanh]")
+                   .replace("tasks: [ptb, quora]", "tasks: [ptb]"))
+    snakemake(project, "all", "--configfile", "config/smoke-new.yaml")
+    table = pd.read_csv(project / "results-smoke" / "tables" / "unconditional.csv")
+    assert "embed-tanh" in set(table.recipe)
+    assert table.set_index("recipe").loc["embed-tanh", "ppl"] > 1
