@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from transformers import GPT2Config, GPT2Model
+from transformers.activations import ACT2FN
 
 
 @dataclass
@@ -115,6 +116,12 @@ class GPT2Backbone(nn.Module):
             config._attn_implementation = "sdpa"  # the backbone relies on SDPA's is_causal switch
             self.transformer = GPT2Model(config)
         self.config = self.transformer.config
+        if self.config.activation_function == "gelu_new":
+            # transformers' "gelu_new" runs GPT-2's tanh-approximate GELU as 7 separate element-wise ops;
+            # "gelu_pytorch_tanh" is the same function (to ~2e-7) as one fused kernel, ~10x faster
+            # forward + backward on CPU. Same weights, same config (checkpoints load unchanged).
+            for block in self.transformer.h:
+                block.mlp.act = ACT2FN["gelu_pytorch_tanh"]
         self.n_layer = self.config.n_layer
         self.n_embd = self.config.n_embd
 

@@ -104,3 +104,26 @@ def download_task(task: str, data_root: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def main(argv=None) -> int:
+    """``python -m della.download TASK [TASK ...] DATA_ROOT``: fetch the upstream files."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m della.download", description=main.__doc__)
+    parser.add_argument("tasks", nargs="+", help=f"tasks among {sorted(SOURCES) + sorted(MANUAL)}")
+    parser.add_argument("data_root", help="folder that will hold one sub-folder per data set")
+    args = parser.parse_args(argv)
+    failed = False
+    for task in args.tasks:
+        try:
+            print(f"{task}: {download_task(task, args.data_root)}")
+        except Exception as err:  # report every task, then fail
+            print(f"{task}: {err}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,7 +31,7 @@ EVAL_DEFAULTS = {
     "max_n": 4,
     "decoding": {"strategy": "sample", "top_k": 50, "top_p": 1.0, "num_beams": 10, "temperature": 1.0,
                  "max_new_tokens": 48},
-    "model_metrics": {},  # {"bertscore": folder, "mauve": folder, "cnd": folder}: local models only
+    "model_metrics": {},  # {"bertscore": folder, "mauve": folder, "cnd": true}: local models only, off by default
 }
 
 
@@ -138,11 +138,14 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     result.update(text)
     result["decoding"] = dec
     result["n_generated"] = len(outputs)
-    if cfg["model_metrics"]:
-        from della import model_metrics
+    mm = cfg["model_metrics"]
+    if mm:  # BERTScore / MAUVE from local model folders; CND (approximation, see model_metrics.cnd)
+        from della.model_metrics import ModelMetricsConfig, model_metrics
 
-        result.update(model_metrics.compute(cfg["model_metrics"], outputs,
-                                            targets if task_spec.conditional else [ex.target for ex in test_examples]))
+        refs = targets if task_spec.conditional else [ex.target for ex in test_examples]
+        result.update(model_metrics(outputs, refs, ModelMetricsConfig(
+            bertscore_model=mm.get("bertscore"), mauve_model=mm.get("mauve"), cnd=bool(mm.get("cnd", False))),
+            conditional=task_spec.conditional))
     return result
 
 

@@ -255,7 +255,8 @@ class Della(LatentModel):
         # encoder layer whose pooled state feeds group g; decoder layer l uses group group_of[l]
         self.pool_layers = list(range(n_layer)) if opts["layerwise"] else [n_layer - 1]
         self.group_of = list(range(n_layer)) if opts["layerwise"] else [0] * n_layer
-        self.act = ACT2FN[backbone.config.activation_function]  # gelu_new for GPT-2
+        act = backbone.config.activation_function  # GPT-2: gelu_new = the fused gelu_pytorch_tanh
+        self.act = ACT2FN["gelu_pytorch_tanh" if act == "gelu_new" else act]
 
         # -- inference network (official GPT2VAEEncoder), stacked over groups ------------------
         self.pool_weight = _normal(g, h)  # AverageSelfAttention.attention_weights, one per layer

@@ -118,6 +118,9 @@ def _encode(tok, model, dev, texts: Sequence[str], *, layer: int, batch_size: in
     import torch
 
     max_length = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    n_pos = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if n_pos:
+        max_length = min(max_length, int(n_pos))
     out = []
     for a in range(0, len(texts), batch_size):
         chunk = list(texts[a : a + batch_size])
@@ -176,6 +179,8 @@ def bertscore(
     refs = _encode(tok, model, dev, references, **kw)
     idf_map = _idf_weights(tok, references) if idf else None
     max_len = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
+    n_pos = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    max_len = min(max_len, int(n_pos)) if n_pos else max_len
     ids_c = [tok(c, truncation=True, max_length=max_len)["input_ids"] for c in candidates] if idf else None
     ids_r = [tok(r, truncation=True, max_length=max_len)["input_ids"] for r in references] if idf else None
     P, R, F = [], [], []

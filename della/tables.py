@@ -40,11 +40,11 @@ UNCONDITIONAL_COLUMNS = {
     "JS": ("jaccard_2", "js"),
 }
 CONDITIONAL_COLUMNS = {
-    "BLEU": ("sacrebleu", "bleu"),
+    "BLEU": ("bleu", "bleu"),  # sacrebleu corpus BLEU for conditional tasks
     "R-1": ("rouge1", "rouge1"),
     "R-2": ("rouge2", "rouge2"),
     "R-L": ("rougeL", "rougeL"),
-    "BERTScore": ("bertscore", "bertscore"),
+    "BERTScore": ("bertscore_f1", "bertscore"),
     "SB": ("self_bleu", "self_bleu"),
     "Dist": ("dist_2", "dist"),
     "JS": ("jaccard_2", "js"),

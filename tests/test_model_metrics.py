@@ -88,6 +88,9 @@ def test_bertscore_empty_and_special_tokens(bert_dir):
     assert diff < 0.999
     with pytest.raises(ValueError):
         bertscore(["a"], [], bert_dir)
+    # longer than the model's 64 positions: truncated, not an error
+    long = " ".join(["cat"] * 200)
+    assert bertscore([long], [long], bert_dir)["f1"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):

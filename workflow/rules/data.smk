@@ -35,3 +35,17 @@ rule tokenizer:
         R + "/benchmarks/tokenizer/{task}.tsv"
     script:
         "../scripts/train_tokenizer.py"
+
+
+# Users with internet: `snakemake --cores 1 download --config data_root=PATH` fetches the upstream
+# files of the configured tasks into data_root (not part of `all`; an existing folder is kept).
+rule download:
+    params:
+        tasks=TASKS,
+        data_root=config["data_root"],
+    log:
+        R + "/logs/download.log",
+    benchmark:
+        R + "/benchmarks/download.tsv"
+    shell:
+        "python -m della.download {params.tasks} {params.data_root:q} > {log} 2>&1"
