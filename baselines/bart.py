@@ -45,6 +45,7 @@ def _shift_rows(ids: torch.Tensor, start: torch.Tensor, length: torch.Tensor, fi
 
 @register_model("bart")
 class BartLM(TextModel):
+    conditional_only = True  # an encoder-decoder needs a source: cnndm, wp, quora
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         name = cfg.options.get("bart_pretrained")

@@ -11,8 +11,9 @@ Prints a markdown table: tokens/s of one training step (forward + backward + Ada
 at (a) 4 layers x 256 wide x 4 heads and (b) 6 x 384 x 6, vocab 8000, batch 32 x 40 tokens,
 dropout 0.1; the DELLA / LM ratios; the importance-weighted evaluation with K = 30 at (a)
 (della/latent_eval.py ``evaluate_latent_model``: encoder once, 30 posterior samples, 30 x B decoder
-passes in chunks; MI off) in sentences/s; and each measurement's peak resident memory
-(``ru_maxrss`` of a fresh subprocess per row, so rows do not share a high-water mark).
+passes in chunks; MI off) in sentences/s; and each model's peak resident memory (``ru_maxrss`` of a fresh subprocess per model, so rows
+do not share a high-water mark). The three models' training steps are timed ALTERNATELY in one
+process, so that a busy shared CPU slows them alike and the ratios stay meaningful.
 Tokens/s count all B x T input positions (no padding in the benchmark batch).
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ SHAPES = {
     "b": dict(n_layer=6, n_embd=384, n_head=6),
 }
 VOCAB, BATCH, LENGTH, DROPOUT = 8000, 32, 40, 0.1
+MODELS = ("della", "lm", "hf-gpt2")
 GOALS = {  # DELLA/LM ratio ceiling and DELLA tokens/s floor (official code: 1,835 and 757 tokens/s)
     "a": {"ratio": 1.72, "della": 2020},
     "b": {"ratio": 1.93, "della": 833},
@@ -103,6 +105,8 @@ def _worker(shape: str, what: str, steps: int, threads: int) -> dict:
         loss_fn().backward()
         opt.step()
 
+    if steps == 0:
+        return step  # for the interleaved timing
     for _ in range(2):
         step()
     times = []
@@ -112,6 +116,21 @@ def _worker(shape: str, what: str, steps: int, threads: int) -> dict:
         times.append(time.perf_counter() - t0)
     t = statistics.median(times)
     return {"tokens_per_s": BATCH * LENGTH / t, "seconds": t, "maxrss_mb": _maxrss_mb()}
+
+
+def _interleaved(shape: str, steps: int, threads: int) -> dict:
+    """Time della, lm and hf-gpt2 steps ALTERNATELY in one process (robust to a shared, busy CPU)."""
+    fns = {w: _worker(shape, w, 0, threads) for w in MODELS}
+    for fn in fns.values():
+        fn(), fn()
+    times = {w: [] for w in MODELS}
+    for _ in range(steps):
+        for w, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[w].append(time.perf_counter() - t0)
+    return {w: {"seconds": statistics.median(t), "tokens_per_s": BATCH * LENGTH / statistics.median(t)}
+            for w, t in times.items()}
 
 
 def _maxrss_mb() -> float:
@@ -135,15 +154,21 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("SHAPE", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_worker(*args.worker, steps=args.steps, threads=args.threads)))
+        if args.worker[1] == "interleaved":
+            print(json.dumps(_interleaved(args.worker[0], args.steps, args.threads)))
+        else:
+            print(json.dumps(_worker(*args.worker, steps=args.steps, threads=args.threads)))
         return
 
     print(f"CPU, torch.set_num_threads({args.threads}); batch {BATCH} x {LENGTH} tokens, vocab {VOCAB}, "
-          f"dropout {DROPOUT}; median of {args.steps} steps after 2 warm-up steps\n")
+          f"dropout {DROPOUT}; median of {args.steps} steps after 2 warm-up steps, the three models' "
+          "steps interleaved in one process\n")
     print("| shape | model | tokens/s | step (s) | peak RSS (MB) | DELLA / model | goal |")
     print("|---|---|---:|---:|---:|---:|---|")
     for shape in args.shapes:
-        res = {w: _run(shape, w, args.steps, args.threads) for w in ("della", "lm", "hf-gpt2")}
+        res = _run(shape, "interleaved", args.steps, args.threads)
+        for w in MODELS:  # peak memory: one fresh process per model (2 timed steps)
+            res[w]["maxrss_mb"] = _run(shape, w, 2, args.threads)["maxrss_mb"]
         dims = SHAPES[shape]
         label = f"({shape}) {dims['n_layer']}L/{dims['n_embd']}/{dims['n_head']}h"
         for w in ("della", "lm", "hf-gpt2"):

@@ -18,6 +18,7 @@ from della.objectives import ObjectiveConfig
 from della.registry import available_models, get_model_class
 
 TASK_NAMES = ("yelp", "yahoo", "ptb", "snli", "cnndm", "wp", "quora")
+CONDITIONAL_TASKS = ("cnndm", "wp", "quora")
 
 
 class ConfigError(ValueError):
@@ -61,6 +62,19 @@ def check_names(config: dict) -> None:
                               f"{', '.join(known_models)}; recipes: {', '.join(sorted(recipes)) or '(none)'}")
     for name in config.get("models", []):  # the objective of every run must be valid too
         resolve_run(config, name)
+
+
+def runs_of(config: dict) -> list[tuple[str, str]]:
+    """The (task, recipe) pairs the DAG trains: every task x every recipe, except models that need
+    a source (``conditional_only``, e.g. ``bart``) on the unconditional tasks."""
+    pairs = []
+    for task in config["tasks"]:
+        for recipe in config["models"]:
+            model_cls = get_model_class(recipe_definition(config, recipe)["model"])
+            if getattr(model_cls, "conditional_only", False) and task not in CONDITIONAL_TASKS:
+                continue
+            pairs.append((task, recipe))
+    return pairs
 
 
 @dataclass

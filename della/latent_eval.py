@@ -28,6 +28,7 @@ model it evaluates.
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from tqdm import tqdm
@@ -47,7 +48,9 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     sums = {"iw_ll_sum": 0.0, "iw_ll_official_mean": 0.0, "rec": 0.0, "kl_sum": 0.0, "kl_mean": 0.0}
     kl_groups = None
     means, encs, z_first, log_q_own = [], [], [], []
+    seconds = {"iw_elbo_kl": 0.0, "au": 0.0, "mi": 0.0}
     for batch in tqdm(batches, desc=f"IW-PPL (K={k})", disable=not progress, leave=False):
+        start = time.perf_counter()
         enc = model.encode(batch)
         sample = model.sample_posterior(enc, k=k)
         log_px_z = model.log_px_given_z(batch, sample.z, chunk=k_chunk)  # [K, B]
@@ -62,7 +65,10 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
         kl_groups = kl.sum(0) if kl_groups is None else kl_groups + kl.sum(0)
         n_sent += len(batch)
         n_tok += batch.n_tokens.sum().item()
+        mid = time.perf_counter()
+        seconds["iw_elbo_kl"] += mid - start
         means.append(model.sample_posterior(enc, k=1, use_mean=True).post_mean[0])  # [B, L, d]
+        seconds["au"] += time.perf_counter() - mid
         if mi:
             encs.append(enc)
             z_first.append(sample.z[0])  # one z_i ~ q(z | x_i) per sentence
@@ -83,9 +89,14 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     out["kl_per_group"] = (kl_groups / n_sent).tolist()
     out["neg_elbo_sum"] = out["nll_rec"] + out["kl_sum"]
     out["neg_elbo_official_mean"] = out["nll_rec"] + out["kl_official_mean"]
+    start = time.perf_counter()
     out.update(active_units(torch.cat(means), au_deltas))
+    seconds["au"] += time.perf_counter() - start
     if mi:
+        start = time.perf_counter()
         out.update(mutual_information(model, z_first, encs, log_q_own))
+        seconds["mi"] = time.perf_counter() - start
+    out["seconds"] = seconds
     return out
 
 

@@ -407,8 +407,7 @@ class Della(LatentModel):
         if enc is not None and len(enc) != n:
             raise ValueError(f"sample_prior: n={n} but the encoding holds {len(enc)} sources")
         d = self.latent_size
-        device = self.post_bias.device
-        h = z = torch.zeros(1, n, d, device=device)
+        h = z = self.post_bias.new_zeros(1, n, d)
         zs = []
         for l in range(self.n_groups):
             h = self._recur(h, z, l) if self.opts["recurrence"] else None
@@ -440,13 +439,39 @@ class Della(LatentModel):
     def decoder_logits(self, input_ids, *, z=None, key_padding=None, position_ids=None, cache=None):
         return self.lm_head(self._decode_hidden(input_ids, z, key_padding, position_ids, cache))  # [B, T, V]
 
+    def _log_likelihood(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Summed log p(token) per sequence from final hidden states: ``[B, T, H], [B, T] -> [B]``.
+
+        Equals ``token_log_likelihood(lm_head(hidden), labels)``, but the LM head runs on the scored
+        positions only (no logits for padding or the source, no copy of shifted logits).
+        """
+        targets = labels[:, 1:]
+        keep = targets != -100  # [B, T-1]
+        row = keep.nonzero()[:, 0]  # sequence of each scored position
+        logits = self.lm_head(hidden[:, :-1][keep]).float()  # [N_scored, V]
+        token_ll = -F.cross_entropy(logits, targets[keep], reduction="none")
+        return torch.zeros(labels.shape[0], dtype=token_ll.dtype, device=token_ll.device).index_add(0, row, token_ll)
+
     def forward(self, batch: Batch) -> ModelOutput:
         """One training pass: encoder once, one posterior sample, decoder; KL unreduced ``[B, G, d]``."""
         sample = self.sample_posterior(self.encode(batch), k=1)
         z = sample.z[0]  # [B, G, d]
-        logits = self.decoder_logits(batch.input_ids, z=z)  # right padding: the causal fast path
-        return ModelOutput(rec=-token_log_likelihood(logits, batch.labels), kl=sample.kl()[0], z=z,
+        hidden = self._decode_hidden(batch.input_ids, z)  # right padding: the causal fast path
+        return ModelOutput(rec=-self._log_likelihood(hidden, batch.labels), kl=sample.kl()[0], z=z,
                            post_mean=sample.post_mean[0])
+
+    def log_px_given_z(self, batch: Batch, z: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """log p(x | z) for K latents per sentence: z ``[K, B, G, d]`` → ``[K, B]``; the K copies of the
+        batch run as batches of ``chunk``·B sequences (the LM head on scored positions only)."""
+        k, b = z.shape[:2]
+        chunk = chunk or k
+        out = []
+        for start in range(0, k, chunk):
+            zc = z[start:start + chunk]
+            kc = zc.shape[0]
+            hidden = self._decode_hidden(batch.input_ids.repeat(kc, 1), zc.reshape(kc * b, *zc.shape[2:]))
+            out.append(self._log_likelihood(hidden, batch.labels.repeat(kc, 1)).view(kc, b))
+        return torch.cat(out, 0)
 
     def bow_log_likelihood(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Official BoW: ``log_softmax(lm_head(mlp_bow(z_G)))`` scored at every target token: ``[B]``."""

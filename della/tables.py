@@ -11,8 +11,8 @@ Conventions (stated again in the Markdown): PPL per scored token, importance-wei
 terms summed over layers (paper Eq. 6; the official mean-over-layers variant is in the CSV as
 ``ppl_official_mean``); -ELBO and KL in nats per sentence, KL summed over layers; AU at delta 0.2,
 mean over layers of the per-layer count; BLEU / Self-BLEU / Dist x100, Dist = distinct-2,
-JS = mean pairwise Jaccard of 2-gram sets. Our ``lm`` rows are compared with the paper's GPT-2 rows
-(BART for CNN/DM and Quora).
+JS = mean pairwise Jaccard of 2-gram sets. Our ``lm`` rows are compared with the paper's GPT-2 rows, ``bart``
+with its BART rows (CNN/DM, Quora).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ CONDITIONAL_COLUMNS = {
     "AU": ("au_per_group_mean@0.2", "au"),
 }
 # our recipe name -> the paper's model names to look up, first match wins
-PAPER_ALIASES = {"lm": ["gpt2", "bart"]}
+PAPER_ALIASES = {"lm": ["gpt2"]}
 
 
 def _scalars(metrics: dict) -> dict:

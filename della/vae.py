@@ -150,11 +150,14 @@ class TextModel(nn.Module):
       ``has_latent``     False here, True for ``LatentModel``
       ``default_recipe`` objective settings used when a config names the bare model
                          (see della/objectives.py: ``beta_schedule``, ``free_bits``, ...)
+      ``conditional_only`` True for models that need a source (encoder-decoders): the DAG
+                         runs them on the conditional tasks only
     """
 
     name: ClassVar[str] = "?"
     has_latent: ClassVar[bool] = False
     default_recipe: ClassVar[dict] = {}
+    conditional_only: ClassVar[bool] = False
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

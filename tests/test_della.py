@@ -191,6 +191,17 @@ def test_k_samples_in_one_pass_equal_k_single_passes():
             torch.testing.assert_close(getattr(many, field)[k], getattr(one, field)[0])
 
 
+def test_log_likelihood_on_scored_positions_equals_full_logits():
+    from della.vae import token_log_likelihood
+
+    model = _model().eval()
+    for batch in (_uncond(), _cond()):
+        z = model.sample_prior(3)
+        full = token_log_likelihood(model.decoder_logits(batch.input_ids, z=z), batch.labels)
+        torch.testing.assert_close(model._log_likelihood(model._decode_hidden(batch.input_ids, z), batch.labels), full)
+        torch.testing.assert_close(model.log_px_given_z(batch, torch.stack([z, z, z]), chunk=2)[1], full)
+
+
 def test_iw_with_one_sample_is_the_one_sample_elbo():
     from della.latent_eval import evaluate_latent_model
 

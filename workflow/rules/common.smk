@@ -12,7 +12,7 @@ sys.path.insert(0, str(REPO))  # `import della` also works without `pip install 
 
 validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
 
-from della.config import check_names, resolve_run  # noqa: E402
+from della.config import check_names, resolve_run, runs_of  # noqa: E402
 
 check_names(config)
 
@@ -60,5 +60,6 @@ def run_spec(recipe):
 
 
 RUN_DIR = R + "/runs/{task}/{recipe}/seed{seed}"
-METRICS = expand(RUN_DIR + "/metrics.json", task=TASKS, recipe=RECIPES, seed=SEEDS)
+METRICS = [RUN_DIR.format(task=task, recipe=recipe, seed=seed) + "/metrics.json"
+           for task, recipe in runs_of(config) for seed in SEEDS]
 TABLES = expand(R + "/tables/{kind}.{ext}", kind=["unconditional", "conditional"], ext=["csv", "md"])

@@ -1,0 +1,89 @@
+"""The training loop's promises (DESIGN §8): same config and seed give identical results on CPU;
+a killed run resumes from its checkpoint to exactly the weights of an uninterrupted one; a NaN
+stops the run naming the step; the per-step log has its columns."""
+import csv
+
+import pytest
+import torch
+
+import della.train as train_module
+from della.objectives import ObjectiveConfig
+from della.synthetic import generate_task
+from della.tokenizer import TextTokenizer
+from della.train import TrainingDiverged, load_trained, train_run
+
+SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, dropout=0.1)
+TRAIN = dict(epochs=2, batch_size=8, lr=0.003, max_length=16, max_source_length=16, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    examples = generate_task("ptb", {"train": 40, "valid": 4, "test": 4}, seed=0)["train"]
+    return examples, TextTokenizer.train([e.target for e in examples], vocab_size=280)
+
+
+def run(tmp_path, data, name="della", **kw):
+    examples, tok = data
+    return train_run(model_name=name, model_kwargs=SIZES, objective=ObjectiveConfig(beta_schedule="cyclical"),
+                     train_cfg=TRAIN, tokenizer=tok, train_examples=examples, out_dir=tmp_path, seed=3,
+                     progress=False, **kw)
+
+
+def weights(path):
+    return load_trained(path, device=torch.device("cpu"))[0].state_dict()
+
+
+def test_same_seed_same_weights(tmp_path, data):
+    a, b = weights(run(tmp_path / "a", data)), weights(run(tmp_path / "b", data))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = list(csv.DictReader((tmp_path / "a" / "train_log.csv").open()))
+    assert len(rows) == 10 and {"loss", "rec", "kl", "beta", "lr"} <= set(rows[0])
+    assert float(rows[0]["beta"]) == pytest.approx(1e-5)
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
+    reference = weights(run(tmp_path / "full", data))
+    real_beta_at = train_module.beta_at
+
+    def killed_at_step_7(cfg, step, *args):
+        if step == 7:
+            raise KeyboardInterrupt("killed")
+        return real_beta_at(cfg, step, *args)
+
+    monkeypatch.setattr(train_module, "beta_at", killed_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", data)
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists() and not (tmp_path / "resumed" / "model.pt").exists()
+    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
+    resumed = weights(run(tmp_path / "resumed", data))
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)
+    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    rows = list(csv.DictReader((tmp_path / "resumed" / "train_log.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))
+
+
+def test_nan_loss_stops_naming_the_step(tmp_path, data, monkeypatch):
+    real = train_module.training_loss
+
+    def nan_at_step_3(model, out, batch, cfg, beta):
+        loss, logs = real(model, out, batch, cfg, beta)
+        if nan_at_step_3.calls == 3:
+            loss = loss * float("nan")
+        nan_at_step_3.calls += 1
+        return loss, logs
+
+    nan_at_step_3.calls = 0
+    monkeypatch.setattr(train_module, "training_loss", nan_at_step_3)
+    with pytest.raises(TrainingDiverged, match="at step 3"):
+        run(tmp_path, data)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_bad_train_settings_are_refused(tmp_path, data):
+    examples, tok = data
+    with pytest.raises(ValueError, match="lr"):
+        train_run(model_name="lm", model_kwargs=SIZES, objective=ObjectiveConfig(), train_cfg={"lr": -1.0},
+                  tokenizer=tok, train_examples=examples, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown train key"):
+        train_run(model_name="lm", model_kwargs=SIZES, objective=ObjectiveConfig(), train_cfg={"learning_rate": 1},
+                  tokenizer=tok, train_examples=examples, out_dir=tmp_path)
