@@ -46,6 +46,24 @@ from della.batch import Batch
 from della.vae import GaussianHead, LatentModel, LatentSample, gaussian_log_density, reparameterize
 
 
+INIT_STD = 0.02  # GPT-2's initializer_range
+
+
+def gpt2_init_(linear: nn.Linear, output_std: float | None = None) -> nn.Linear:
+    """GPT-2's initialisation N(0, 0.02) (transformers' ``_init_weights``; Optimus' latent layers get it
+    through ``init_weights()``). PyTorch's default for a ``Linear(d, H)`` is ~10x larger.
+
+    ``output_std``: scale the weights instead so that ``W z`` with z ~ N(0, I) has this std per
+    output dimension (std ``output_std / sqrt(d)``). The embedding path uses it with GPT-2's
+    embedding scale (0.02): z added to every token embedding must not drown the tokens, which a
+    model trained from scratch (token embeddings N(0, 0.02)) cannot undo with noisy gradients."""
+    std = INIT_STD if output_std is None else output_std / linear.in_features ** 0.5
+    nn.init.normal_(linear.weight, std=std)
+    if linear.bias is not None:
+        nn.init.zeros_(linear.bias)
+    return linear
+
+
 # ----------------------------------------------------------------------------------------------
 # The encoding
 # ----------------------------------------------------------------------------------------------
@@ -105,7 +123,7 @@ class LatentMemory(nn.Module):
         if kv not in ("shared", "separate"):
             raise ValueError(f"memory kv must be 'shared' or 'separate', got {kv!r}")
         self.n_layer, self.n_embd, self.n_head, self.kv = n_layer, n_embd, n_head, kv
-        self.proj = nn.Linear(latent_size, n_layer * n_embd * (2 if kv == "separate" else 1), bias=False)
+        self.proj = gpt2_init_(nn.Linear(latent_size, n_layer * n_embd * (2 if kv == "separate" else 1), bias=False))
 
     def forward(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """z ``[B, 1, d]`` -> per layer ``(key, value)``, each ``[B, heads, 1, head_dim]``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from baselines._single_latent import SingleLatentVAE
+from baselines._single_latent import INIT_STD, SingleLatentVAE, gpt2_init_
 from della.backbone import ModelConfig
 from della.registry import register_model
 
@@ -18,7 +18,7 @@ from della.registry import register_model
 class EmbedVAE(SingleLatentVAE):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        self.z_to_embedding = nn.Linear(cfg.latent_size, self.n_embd, bias=False)
+        self.z_to_embedding = gpt2_init_(nn.Linear(cfg.latent_size, self.n_embd, bias=False), output_std=INIT_STD)
 
     def latent_embedding(self, z):
         return self.z_to_embedding(z)  # [B, 1, d] -> [B, 1, H]

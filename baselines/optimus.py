@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from baselines._single_latent import SingleLatentVAE
+from baselines._single_latent import INIT_STD, SingleLatentVAE, gpt2_init_
 from della.backbone import ModelConfig
 from della.registry import register_model
 
@@ -62,7 +62,7 @@ class Optimus(SingleLatentVAE):
         encoder = build_bert(cfg)
         super().__init__(cfg, feature_size=encoder.config.hidden_size)
         self.encoder = encoder
-        self.z_to_embedding = nn.Linear(cfg.latent_size, self.n_embd, bias=False)
+        self.z_to_embedding = gpt2_init_(nn.Linear(cfg.latent_size, self.n_embd, bias=False), output_std=INIT_STD)
         self.latent_memory = self.make_memory()
 
     def pool(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from baselines._single_latent import SingleLatentVAE
+from baselines._single_latent import SingleLatentVAE, gpt2_init_
 from della.backbone import ModelConfig
 from della.registry import register_model
 
@@ -19,7 +19,7 @@ from della.registry import register_model
 class SoftmaxVAE(SingleLatentVAE):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        self.z_to_output = nn.Linear(cfg.latent_size, self.n_embd, bias=False)
+        self.z_to_output = gpt2_init_(nn.Linear(cfg.latent_size, self.n_embd, bias=False))
 
     def latent_output(self, hidden, z):
         return hidden + self.z_to_output(z)  # [B, T, H] + [B, 1, H]

@@ -12,8 +12,9 @@ A *recipe* is a model plus its training trick(s) and hyper-parameters, defined b
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from della.backbone import ModelConfig
 from della.objectives import ObjectiveConfig
 from della.registry import available_models, get_model_class
 
@@ -98,6 +99,11 @@ def resolve_run(config: dict, recipe_name: str) -> RunSpec:
     except (TypeError, ValueError) as err:
         raise ConfigError(f"recipe {recipe_name!r}: {err}") from err
     model_kwargs = _merge(config.get("model") or {}, recipe.get("model_config"))
+    allowed = {f.name for f in fields(ModelConfig)} - {"vocab_size", "pad_id", "bos_id", "eos_id", "sep_id"}
+    unknown = set(model_kwargs) - allowed
+    if unknown:
+        raise ConfigError(f"recipe {recipe_name!r}: unknown model key(s) {sorted(unknown)} "
+                          f"(config 'model:' / recipes.{recipe_name}.model_config); known: {sorted(allowed)}")
     model_kwargs.setdefault("options", {})
     if objective_cfg.bow_weight > 0:
         model_kwargs["options"]["bow"] = True

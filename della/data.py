@@ -505,17 +505,7 @@ def read_jsonl(path: str | Path) -> list[Example]:
     anything else malformed is a DataError naming the file and line."""
     path = Path(path)
     out = []
-    for i, line in enumerate(_raw_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}, line {i}: malformed JSON ({e.msg})") from e
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}, line {i}: expected a JSON object")
-        if not isinstance(obj.get("target"), str):
-            raise DataError(f"{path}, line {i}: missing or non-string field 'target'")
+    for i, obj in _jsonl_records(path, ("target",)):
         source, factors = obj.get("source"), obj.get("factors", {})
         if source is not None and not isinstance(source, str):
             raise DataError(f"{path}, line {i}: field 'source' must be a string or null")

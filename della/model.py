@@ -452,26 +452,17 @@ class Della(LatentModel):
         token_ll = -F.cross_entropy(logits, targets[keep], reduction="none")
         return torch.zeros(labels.shape[0], dtype=token_ll.dtype, device=token_ll.device).index_add(0, row, token_ll)
 
+    def sequence_log_likelihood(self, input_ids, labels, z):
+        """log p(scored tokens | z) ``[B]``: the causal pass (right padding: the fast path) and the LM
+        head on scored positions only. ``forward`` and ``log_px_given_z`` (della/vae.py) use it."""
+        return self._log_likelihood(self._decode_hidden(input_ids, z), labels)
+
     def forward(self, batch: Batch) -> ModelOutput:
         """One training pass: encoder once, one posterior sample, decoder; KL unreduced ``[B, G, d]``."""
         sample = self.sample_posterior(self.encode(batch), k=1)
         z = sample.z[0]  # [B, G, d]
-        hidden = self._decode_hidden(batch.input_ids, z)  # right padding: the causal fast path
-        return ModelOutput(rec=-self._log_likelihood(hidden, batch.labels), kl=sample.kl()[0], z=z,
-                           post_mean=sample.post_mean[0])
-
-    def log_px_given_z(self, batch: Batch, z: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """log p(x | z) for K latents per sentence: z ``[K, B, G, d]`` → ``[K, B]``; the K copies of the
-        batch run as batches of ``chunk``·B sequences (the LM head on scored positions only)."""
-        k, b = z.shape[:2]
-        chunk = chunk or k
-        out = []
-        for start in range(0, k, chunk):
-            zc = z[start:start + chunk]
-            kc = zc.shape[0]
-            hidden = self._decode_hidden(batch.input_ids.repeat(kc, 1), zc.reshape(kc * b, *zc.shape[2:]))
-            out.append(self._log_likelihood(hidden, batch.labels.repeat(kc, 1)).view(kc, b))
-        return torch.cat(out, 0)
+        return ModelOutput(rec=-self.sequence_log_likelihood(batch.input_ids, batch.labels, z), kl=sample.kl()[0],
+                           z=z, post_mean=sample.post_mean[0])
 
     def bow_log_likelihood(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Official BoW: ``log_softmax(lm_head(mlp_bow(z_G)))`` scored at every target token: ``[B]``."""

@@ -12,9 +12,9 @@ analytic per-dimension KL ``[B, L, d]`` a model returns and applies, in this ord
 2. free bits (``free_bits`` = lambda > 0) in one of four modes:
    * ``dimension`` — Optimus (Li et al. 2020, ``dim_target_kl``): per sentence and dimension,
      KL terms <= lambda are masked out of the objective;
-   * ``group``     — per latent group (per layer for DELLA): max(lambda, batch-mean KL of the
-     group) (Kingma et al. 2016 free bits, one "bit group" per layer); DELLA's optional per-layer
-     KL floor (``kl_threshold``) is this mode;
+   * ``group``     — per sentence and latent group (per layer for DELLA): max(lambda, KL of the
+     group) — exactly the official DELLA code's optional per-layer floor ``kl_threshold``
+     (model.py: ``kl_loss = torch.max(kl_loss, kl_threshold)`` for each layer's per-sentence KL);
    * ``sentence``  — max(lambda, KL of each sentence);
    * ``batch``     — max(lambda, batch-mean KL) (Pelsmaeker & Aziz 2020 "batch free bits").
 3. ``kl_reduction`` over groups: ``mean`` — the official DELLA code averages the per-layer KL
@@ -108,9 +108,8 @@ def kl_term(kl: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor:
     if cfg.free_bits_mode == "dimension":
         kept = kl * (kl > lam).float()  # Optimus: kl_mask = (loss_kl > dim_target_kl)
         return reduce_groups(kept.sum(-1)).mean()
-    if cfg.free_bits_mode == "group":
-        per_group = kl.sum(-1).mean(0).clamp(min=lam)  # [L]
-        return reduce_groups(per_group)
+    if cfg.free_bits_mode == "group":  # official DELLA kl_threshold
+        return reduce_groups(kl.sum(-1).clamp(min=lam)).mean()
     per_sentence = reduce_groups(kl.sum(-1))  # [B]
     if cfg.free_bits_mode == "sentence":
         return per_sentence.clamp(min=lam).mean()

@@ -219,13 +219,17 @@ class LatentModel(TextModel):
         raise NotImplementedError
 
     # -- generic parts -------------------------------------------------------------------------
+    def sequence_log_likelihood(self, input_ids: torch.Tensor, labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(scored tokens | z) per sequence ``[B]`` (right-padded inputs). A model may override
+        it to skip work on positions that are not scored (DELLA runs its LM head on those only)."""
+        return token_log_likelihood(self.decoder_logits(input_ids, z=z), labels)
+
     def forward(self, batch: Batch) -> ModelOutput:
         enc = self.encode(batch)
         sample = self.sample_posterior(enc, k=1)
         z = sample.z[0]
-        logits = self.decoder_logits(batch.input_ids, z=z)
-        return ModelOutput(rec=-token_log_likelihood(logits, batch.labels), kl=sample.kl()[0], z=z,
-                           post_mean=sample.post_mean[0])
+        return ModelOutput(rec=-self.sequence_log_likelihood(batch.input_ids, batch.labels, z), kl=sample.kl()[0],
+                           z=z, post_mean=sample.post_mean[0])
 
     def log_px_given_z(self, batch: Batch, z: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """log p(x | z) for K latents per sentence in batched decoder passes: z ``[K, B, L, d]``
@@ -236,9 +240,9 @@ class LatentModel(TextModel):
         for start in range(0, k, chunk):
             zc = z[start:start + chunk]
             kc = zc.shape[0]
-            ids = batch.input_ids.repeat(kc, 1)
-            logits = self.decoder_logits(ids, z=zc.reshape(kc * b, *zc.shape[2:]))
-            out.append(token_log_likelihood(logits, batch.labels.repeat(kc, 1)).view(kc, b))
+            ll = self.sequence_log_likelihood(batch.input_ids.repeat(kc, 1), batch.labels.repeat(kc, 1),
+                                              zc.reshape(kc * b, *zc.shape[2:]))
+            out.append(ll.view(kc, b))
         return torch.cat(out, 0)
 
     def bow_log_likelihood(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:

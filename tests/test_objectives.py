@@ -58,10 +58,12 @@ def test_free_bits_modes():
     # batch: max(lambda, mean KL)
     assert kl_term(kl, ObjectiveConfig(free_bits=2.0, free_bits_mode="batch")).item() == pytest.approx(2.0)
     assert kl_term(kl, ObjectiveConfig(free_bits=0.1, free_bits_mode="batch")).item() == pytest.approx(3.35 / 2)
-    # per group (layer): max(lambda, batch-mean KL of the group)
+    # per sentence and group (layer): max(lambda, KL_l(x)) — the official DELLA kl_threshold
     kl2 = torch.tensor([[[1.0], [0.0]], [[3.0], [0.2]]])  # [B=2, L=2, d=1]
     grp = kl_term(kl2, ObjectiveConfig(free_bits=0.5, free_bits_mode="group", kl_reduction="sum"))
-    assert grp.item() == pytest.approx(2.0 + 0.5)
+    assert grp.item() == pytest.approx(((1.0 + 0.5) + (3.0 + 0.5)) / 2)
+    grp_mean = kl_term(kl2, ObjectiveConfig(free_bits=0.5, free_bits_mode="group", kl_reduction="mean"))
+    assert grp_mean.item() == pytest.approx(((1.0 + 0.5) / 2 + (3.0 + 0.5) / 2) / 2)
 
 
 def test_free_bits_gradient_is_zero_below_the_floor():

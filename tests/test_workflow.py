@@ -2,6 +2,7 @@
 project, the "nothing to do" second invocation, config validation errors, and adding a baseline
 as one new file under baselines/."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -115,3 +116,26 @@ def test_adding_a_baseline_is_one_file(tmp_path):
     table = pd.read_csv(project / "results-smoke" / "tables" / "unconditional.csv")
     assert "embed-tanh" in set(table.recipe)
     assert table.set_index("recipe").loc["embed-tanh", "ppl"] > 1
+
+
+@pytest.mark.slow
+def test_real_data_dag(tmp_path):
+    """The DAG on the real files under DELLA_DATA (capped to a few sentences): readers, BPE, train,
+    evaluate and tables on real text, one unconditional and one conditional task."""
+    data_root = os.environ.get("DELLA_DATA")
+    if not data_root:
+        pytest.skip("DELLA_DATA is not set: the real-data DAG is not run")
+    project = copy_project(tmp_path / "project")
+    smoke = yaml.safe_load((project / "config" / "smoke.yaml").read_text())
+    smoke.update(tasks=["ptb", "wp"], models=["lm", "della"], data_root=str(Path(data_root).resolve()),
+                 results_dir="results-real")
+    smoke["data"]["max_examples"] = {"train": 64, "valid": 8, "test": 8}
+    (project / "config" / "real-tiny.yaml").write_text(yaml.safe_dump(smoke))
+    snakemake(project, "all", "--configfile", "config/real-tiny.yaml")
+    results = project / "results-real"
+    info = json.loads((results / "data" / "wp" / "info.json").read_text())
+    assert info["source"] == str(Path(data_root).resolve()) and info["counts"]["train"] == 64
+    md = (results / "tables" / "unconditional.md").read_text()
+    assert "SYNTHETIC" not in md and "| ptb | della |" in md
+    cond = pd.read_csv(results / "tables" / "conditional.csv")
+    assert set(cond.recipe) == {"lm", "della"} and (cond.rouge1 >= 0).all()

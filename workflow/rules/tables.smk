@@ -6,7 +6,7 @@ rule tables:
         metrics=METRICS,
         info=expand(R + "/data/{task}/info.json", task=TASKS),
     output:
-        TABLES,
+        [report(table, category="Comparison tables") for table in TABLES],
     params:
         paper=str(REPO / "config" / "paper_numbers.csv"),
         code=CODE_TABLES,
