@@ -43,7 +43,8 @@ from torch import nn
 
 from della.backbone import GPT2Backbone, KVCache, ModelConfig
 from della.batch import Batch
-from della.vae import GaussianHead, LatentModel, LatentSample, gaussian_log_density, reparameterize
+from della.vae import (GaussianHead, LatentModel, LatentSample, gaussian_log_density, reparameterize,
+                       scored_token_log_likelihood)
 
 
 INIT_STD = 0.02  # GPT-2's initializer_range
@@ -222,6 +223,14 @@ class SingleLatentVAE(LatentModel):
 
     # -- decoder -------------------------------------------------------------------------------
     def decoder_logits(self, input_ids, *, z=None, key_padding=None, position_ids=None, cache=None):
+        return self.lm_head(self.output_states(input_ids, z, key_padding, position_ids, cache))  # [B, T, V]
+
+    def sequence_log_likelihood(self, input_ids, labels, z=None):
+        # the LM head on scored positions only (same value as the full logits, less work)
+        return scored_token_log_likelihood(self.output_states(input_ids, z), labels, self.lm_head)
+
+    def output_states(self, input_ids, z, key_padding=None, position_ids=None, cache=None):
+        """What the LM head reads: the causal pass with z injected, ``[B, T, H]``."""
         if z is None:
             raise ValueError(f"{type(self).__name__}.decoder_logits needs z [B, 1, d]")
         slots = self.memory_slots
@@ -245,4 +254,4 @@ class SingleLatentVAE(LatentModel):
             hidden = hidden + extra  # [B, 1, H] broadcast over T
         hidden = tr.drop(hidden)
         hidden, _ = self.backbone(hidden, causal=True, key_padding=key_padding, cache=cache)
-        return self.lm_head(self.latent_output(hidden, z))  # [B, T, V]
+        return self.latent_output(hidden, z)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from transformers import BartConfig, BartForConditionalGeneration
 
-from della.backbone import KVCache, ModelConfig, attention_mask_4d
+from della.backbone import ModelConfig, attention_mask_4d
 from della.registry import register_model
 from della.vae import TextModel
 

@@ -77,7 +77,6 @@ Not ported: the official ``begin_layer`` / ``end_layer`` (latents on a sub-range
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -86,10 +85,10 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 
-from della.backbone import GPT2Backbone, KVCache, ModelConfig
+from della.backbone import GPT2Backbone, ModelConfig
 from della.batch import Batch
 from della.registry import register_model
-from della.vae import LatentModel, LatentSample, ModelOutput, gaussian_kl, gaussian_log_density, token_log_likelihood
+from della.vae import LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood
 
 DEFAULT_OPTIONS = {
     "rank": 4,
@@ -439,23 +438,10 @@ class Della(LatentModel):
     def decoder_logits(self, input_ids, *, z=None, key_padding=None, position_ids=None, cache=None):
         return self.lm_head(self._decode_hidden(input_ids, z, key_padding, position_ids, cache))  # [B, T, V]
 
-    def _log_likelihood(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Summed log p(token) per sequence from final hidden states: ``[B, T, H], [B, T] -> [B]``.
-
-        Equals ``token_log_likelihood(lm_head(hidden), labels)``, but the LM head runs on the scored
-        positions only (no logits for padding or the source, no copy of shifted logits).
-        """
-        targets = labels[:, 1:]
-        keep = targets != -100  # [B, T-1]
-        row = keep.nonzero()[:, 0]  # sequence of each scored position
-        logits = self.lm_head(hidden[:, :-1][keep]).float()  # [N_scored, V]
-        token_ll = -F.cross_entropy(logits, targets[keep], reduction="none")
-        return torch.zeros(labels.shape[0], dtype=token_ll.dtype, device=token_ll.device).index_add(0, row, token_ll)
-
     def sequence_log_likelihood(self, input_ids, labels, z):
         """log p(scored tokens | z) ``[B]``: the causal pass (right padding: the fast path) and the LM
         head on scored positions only. ``forward`` and ``log_px_given_z`` (della/vae.py) use it."""
-        return self._log_likelihood(self._decode_hidden(input_ids, z), labels)
+        return scored_token_log_likelihood(self._decode_hidden(input_ids, z), labels, self.lm_head)
 
     def forward(self, batch: Batch) -> ModelOutput:
         """One training pass: encoder once, one posterior sample, decoder; KL unreduced ``[B, G, d]``."""

@@ -353,3 +353,19 @@ def test_generation_with_and_without_cache_agree(name):
             for strategy in ("greedy", "beam") for use_cache in (True, False)]
     assert runs[0] == runs[1] and runs[2] == runs[3]
     assert all(len(r) == 2 for r in runs)
+
+
+@pytest.mark.parametrize("name", ["lm", "embed", "memory", "softmax", "optimus"])
+def test_scored_positions_equal_the_full_logits(name):
+    """Models run their LM head on scored positions only; the value must not change."""
+    from della.batch import collate
+    from della.registry import build_model
+    from della.vae import token_log_likelihood
+
+    torch.manual_seed(0)
+    model = build_model(name, ModelConfig(vocab_size=50, n_layer=2, n_embd=16, n_head=2, dropout=0.0,
+                                          latent_size=4)).eval()
+    batch = collate([([1, 5, 6, 7, 2], 1, None), ([1, 8, 3, 9, 10, 11, 2], 4, None)], pad_id=0)
+    z = torch.randn(2, 1, 4) if model.has_latent else None
+    full = token_log_likelihood(model.decoder_logits(batch.input_ids, z=z), batch.labels)
+    torch.testing.assert_close(model.sequence_log_likelihood(batch.input_ids, batch.labels, z), full)

@@ -198,7 +198,7 @@ def test_log_likelihood_on_scored_positions_equals_full_logits():
     for batch in (_uncond(), _cond()):
         z = model.sample_prior(3)
         full = token_log_likelihood(model.decoder_logits(batch.input_ids, z=z), batch.labels)
-        torch.testing.assert_close(model._log_likelihood(model._decode_hidden(batch.input_ids, z), batch.labels), full)
+        torch.testing.assert_close(model.sequence_log_likelihood(batch.input_ids, batch.labels, z), full)
         torch.testing.assert_close(model.log_px_given_z(batch, torch.stack([z, z, z]), chunk=2)[1], full)
 
 
