@@ -35,14 +35,14 @@ prepended for the memory slot. Text positions never shift because of the memory 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from della.backbone import GPT2Backbone, KVCache, ModelConfig
-from della.batch import Batch
+from della.batch import Batch, TensorRecord
 from della.vae import (GaussianHead, LatentModel, LatentSample, gaussian_log_density, reparameterize,
                        scored_token_log_likelihood)
 
@@ -69,7 +69,7 @@ def gpt2_init_(linear: nn.Linear, output_std: float | None = None) -> nn.Linear:
 # The encoding
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class GaussianEncoding:
+class GaussianEncoding(TensorRecord):
     """What ``encode`` returns: the posterior's and the prior's parameters, all ``[B, 1, d]``.
 
     ``mean``/``logvar`` are None for an encoding of sources only (``encode_source``, generation);
@@ -81,21 +81,6 @@ class GaussianEncoding:
     logvar: torch.Tensor | None
     prior_mean: torch.Tensor | None = None
     prior_logvar: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return next(t for t in (self.mean, self.prior_mean) if t is not None).shape[0]
-
-    @staticmethod
-    def cat(encodings: list["GaussianEncoding"]) -> "GaussianEncoding":
-        def join(name):
-            parts = [getattr(e, name) for e in encodings]
-            return None if parts[0] is None else torch.cat(parts, 0)
-
-        return GaussianEncoding(**{f.name: join(f.name) for f in fields(GaussianEncoding)})
-
-    def to(self, device) -> "GaussianEncoding":
-        return GaussianEncoding(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
-                                   for f in fields(self)})
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

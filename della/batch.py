@@ -18,21 +18,34 @@ from dataclasses import dataclass, fields
 import torch
 
 
+class TensorRecord:
+    """A dataclass of batch-first tensors (or None): moved to a device and concatenated along the
+    batch as a whole. ``Batch`` and the models' encodings (``DellaEncoding``, ``GaussianEncoding``)
+    are such records."""
+
+    def __len__(self) -> int:
+        return next(v for v in self._values() if v is not None).shape[0]
+
+    def _values(self):
+        return (getattr(self, f.name) for f in fields(self))
+
+    def to(self, device):
+        return type(self)(*(None if v is None else v.to(device) for v in self._values()))
+
+    @classmethod
+    def cat(cls, records: list):
+        columns = zip(*(r._values() for r in records))
+        return cls(*(None if col[0] is None else torch.cat(col, 0) for col in columns))
+
+
 @dataclass
-class Batch:
+class Batch(TensorRecord):
     input_ids: torch.Tensor  # [B, T]
     attention_mask: torch.Tensor  # [B, T], 1 = real token
     labels: torch.Tensor  # [B, T], -100 = not scored
     source_ids: torch.Tensor | None = None  # [B, S] (conditional tasks)
     source_mask: torch.Tensor | None = None  # [B, S]
     prompt_length: torch.Tensor | None = None  # [B] tokens before the first scored one (<bos> [s <sep>])
-
-    def to(self, device) -> "Batch":
-        return Batch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device))
-                        for f in fields(self)})
-
-    def __len__(self) -> int:
-        return self.input_ids.shape[0]
 
     @property
     def n_tokens(self) -> torch.Tensor:

@@ -77,7 +77,7 @@ Not ported: the official ``begin_layer`` / ``end_layer`` (latents on a sub-range
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -86,7 +86,7 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from della.backbone import GPT2Backbone, ModelConfig
-from della.batch import Batch
+from della.batch import Batch, TensorRecord
 from della.registry import register_model
 from della.vae import LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood
 
@@ -201,7 +201,7 @@ class FusedQKV(nn.Module):
 # What encode returns
 # ----------------------------------------------------------------------------------------------
 @dataclass
-class DellaEncoding:
+class DellaEncoding(TensorRecord):
     """z-independent parts of q(z | x) (and of the conditional prior), batch-first.
 
     ``pooled [B, G, H]``: pooled encoder states of the full input (None for a sources-only
@@ -213,17 +213,6 @@ class DellaEncoding:
     post_x: torch.Tensor | None
     cond_pooled: torch.Tensor | None = None
     prior_c: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return next(t for t in (self.pooled, self.cond_pooled) if t is not None).shape[0]
-
-    @staticmethod
-    def cat(encodings: list["DellaEncoding"]) -> "DellaEncoding":
-        def join(name):
-            parts = [getattr(e, name) for e in encodings]
-            return None if parts[0] is None else torch.cat(parts, 0)
-
-        return DellaEncoding(**{f.name: join(f.name) for f in fields(DellaEncoding)})
 
 
 # ----------------------------------------------------------------------------------------------
