@@ -81,13 +81,14 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     batches = [b.to(device) for b in make_batches(encoded, cfg["batch_size"], tokenizer.pad_id)]
     result: dict = {"task": task_spec.name, "conditional": task_spec.conditional, "has_latent": model.has_latent}
     if model.has_latent:
+        means: list = []
         result.update(evaluate_latent_model(model, batches, k=cfg["iw_samples"], k_chunk=cfg["iw_chunk"],
-                                            mi=cfg["mi"], au_deltas=tuple(cfg["au_deltas"]), progress=progress))
+                                            mi=cfg["mi"], au_deltas=tuple(cfg["au_deltas"]), progress=progress,
+                                            posterior_means=means))
         result["ppl"] = result["ppl_sum"]
         result["neg_elbo"] = result["neg_elbo_sum"]
         result["kl"] = result["kl_sum"]
-        means = torch.cat([model.sample_posterior(model.encode(b), k=1, use_mean=True).post_mean[0] for b in batches])
-        probe = factor_probe(means.reshape(means.shape[0], -1).cpu(), [ex.factors for ex in examples])
+        probe = factor_probe(means[0].reshape(means[0].shape[0], -1).cpu(), [ex.factors for ex in examples])
         if probe:
             result["factor_probe"] = probe
     else:

@@ -40,8 +40,11 @@ def _reduce_groups(t: torch.Tensor, how: str) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = None, mi: bool = True,
-                          au_deltas=(0.01, 0.2), progress: bool = True) -> dict:
-    """IW-PPL, ELBO, KL (total and per group), MI and AU over ``batches`` (a list of Batch)."""
+                          au_deltas=(0.01, 0.2), progress: bool = True, posterior_means: list | None = None) -> dict:
+    """IW-PPL, ELBO, KL (total and per group), MI and AU over ``batches`` (a list of Batch).
+
+    ``posterior_means``: a list that receives the posterior means ``[N, L, d]`` used for AU (so a
+    caller can probe them without encoding the data again)."""
     model.eval()
     n_sent = 0
     n_tok = 0
@@ -90,7 +93,10 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     out["neg_elbo_sum"] = out["nll_rec"] + out["kl_sum"]
     out["neg_elbo_official_mean"] = out["nll_rec"] + out["kl_official_mean"]
     start = time.perf_counter()
-    out.update(active_units(torch.cat(means), au_deltas))
+    means = torch.cat(means)
+    if posterior_means is not None:
+        posterior_means.append(means)
+    out.update(active_units(means, au_deltas))
     seconds["au"] += time.perf_counter() - start
     if mi:
         start = time.perf_counter()
