@@ -437,7 +437,7 @@ class Della(LatentModel):
         sample = self.sample_posterior(self.encode(batch), k=1)
         z = sample.z[0]  # [B, G, d]
         return ModelOutput(rec=-self.sequence_log_likelihood(batch.input_ids, batch.labels, z), kl=sample.kl()[0],
-                           z=z, post_mean=sample.post_mean[0])
+                           z=z, post_mean=sample.post_mean[0], bow_ll=self.maybe_bow(z, batch))
 
     def bow_log_likelihood(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Official BoW: ``log_softmax(lm_head(mlp_bow(z_G)))`` scored at every target token: ``[B]``."""

@@ -116,7 +116,7 @@ def kl_term(kl: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor:
     return per_sentence.mean().clamp(min=lam)  # batch
 
 
-def training_loss(model, out, batch, cfg: ObjectiveConfig, beta: float) -> tuple[torch.Tensor, dict]:
+def training_loss(out, cfg: ObjectiveConfig, beta: float) -> tuple[torch.Tensor, dict]:
     """The scalar to minimise and the figures to log (rec and KL per sentence, nats)."""
     rec = out.rec.mean()
     loss = rec
@@ -127,7 +127,9 @@ def training_loss(model, out, batch, cfg: ObjectiveConfig, beta: float) -> tuple
         logs["kl"] = out.kl.sum(-1).sum(-1).mean().item()  # total KL summed over groups, unmodified
         logs["kl_term"] = kl.item()
         if cfg.bow_weight > 0:
-            bow = -model.bow_log_likelihood(out.z, batch).mean()
+            if out.bow_ll is None:
+                raise ValueError("objective.bow_weight > 0 but the model was built without options.bow")
+            bow = -out.bow_ll.mean()
             loss = loss + cfg.bow_weight * bow
             logs["bow"] = bow.item()
     if out.extra_loss is not None:

@@ -6,6 +6,11 @@ schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...).
 temporary name and renamed into place, and a job that finds one resumes from it; a NaN or
 infinite loss stops the run with an error naming the step; on CPU the same config and seed give
 identical results. CUDA is used when present (bf16 autocast on request).
+
+Several GPUs (``train.devices: N``): the run spawns N processes that train one model with
+PyTorch's DistributedDataParallel (NCCL on GPUs, gloo on a CPU). Each epoch's batches are dealt
+out to the processes (the effective batch is N x batch_size), gradients are averaged, and only
+process 0 writes the log, the checkpoints and the model.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import json
 import math
 import os
 import random
+import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -38,6 +44,7 @@ TRAIN_DEFAULTS = {
     "checkpoint_every": 200,  # optimisation steps
     "max_length": 48,
     "max_source_length": 96,
+    "devices": 1,  # data-parallel processes (DDP): one per GPU, or gloo processes on a CPU
 }
 
 
@@ -102,15 +109,56 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
         raise ValueError(f"train.lr must be positive, got {cfg['lr']}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if threads:
-        torch.set_num_threads(threads)
+    job = dict(model_name=model_name, model_kwargs=model_kwargs, objective=objective, cfg=cfg, tokenizer=tokenizer,
+               train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress)
+    world = int(cfg["devices"])
+    if world <= 1:
+        _train_process(0, 1, job)
+    else:
+        with socket.socket() as sock:  # a free port for the processes' rendezvous
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        torch.multiprocessing.spawn(_ddp_worker, args=(world, port, job), nprocs=world, join=True)
+    return out_dir / "model.pt"
+
+
+def _ddp_worker(rank: int, world: int, port: int, job: dict) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, rank=rank, world_size=world)
+    try:
+        _train_process(rank, world, job)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train_process(rank: int, world: int, job: dict) -> None:
+    """The training loop of one process (``world`` > 1: one of the DDP processes)."""
+    model_name, objective, cfg, tokenizer = job["model_name"], job["objective"], job["cfg"], job["tokenizer"]
+    out_dir, seed, progress = job["out_dir"], job["seed"], job["progress"] and rank == 0
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
     device = pick_device()
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank)
+        torch.cuda.set_device(device)
     seed_everything(seed)
-    model_cfg = build_model_config(model_kwargs, tokenizer)
+    model_cfg = build_model_config(job["model_kwargs"], tokenizer)
     model = build_model(model_name, model_cfg).to(device)
+    trained = model  # what the forward pass goes through: the model, or its DDP wrapper
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # some parameters see no gradient in some runs (the conditional prior on unconditional data)
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                          find_unused_parameters=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    encoded = encode_examples(tokenizer, train_examples, cfg["max_length"], cfg["max_source_length"])
-    n_batches = math.ceil(len(encoded) / cfg["batch_size"])
+    encoded = encode_examples(tokenizer, job["train_examples"], cfg["max_length"], cfg["max_source_length"])
+    n_batches = math.ceil(len(encoded) / cfg["batch_size"]) // world  # batches of this process per epoch
+    if n_batches == 0:
+        raise ValueError(f"{len(encoded)} training examples make fewer batches than train.devices = {world}")
     steps_per_epoch = max(1, n_batches // cfg["grad_accum"])
     total_steps = steps_per_epoch * cfg["epochs"]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -135,6 +183,8 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
         log_rows = []
 
     def save_checkpoint():
+        if rank != 0:
+            return
         atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch,
                            "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
@@ -146,6 +196,8 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
     fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s"]
 
     def write_log():
+        if rank != 0:
+            return
         tmp = log_path.with_name(log_path.name + ".tmp")
         with tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
@@ -159,7 +211,7 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
     while epoch < cfg["epochs"]:
         # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
         order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist())
+        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist())[rank::world]
         usable = steps_per_epoch * cfg["grad_accum"]
         while batch_in_epoch < usable:
             t0 = time.perf_counter()
@@ -171,8 +223,8 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
                 batch = batches[batch_in_epoch].to(device)
                 batch_in_epoch += 1
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    out = model(batch)
-                    loss, logs = training_loss(model, out, batch, objective, beta)
+                    out = trained(batch)
+                    loss, logs = training_loss(out, objective, beta)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(f"{model_name}: non-finite loss ({loss.item()}) at step {step} "
                                            f"(epoch {epoch}, batch {batch_in_epoch - 1}); logs {logs}")
@@ -197,13 +249,12 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
         save_checkpoint()
     bar.close()
 
-    model_path = out_dir / "model.pt"
-    atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
-                       "objective": objective.to_dict(), "train": cfg, "state_dict": model.state_dict()},
-                      model_path)
-    write_log()
-    ckpt_path.unlink(missing_ok=True)
-    return model_path
+    if rank == 0:
+        atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
+                           "objective": objective.to_dict(), "train": cfg, "state_dict": model.state_dict()},
+                          out_dir / "model.pt")
+        write_log()
+        ckpt_path.unlink(missing_ok=True)
 
 
 def load_trained(model_path: Path, device=None):

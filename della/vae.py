@@ -121,6 +121,7 @@ class ModelOutput:
     kl: torch.Tensor | None = None
     z: torch.Tensor | None = None
     post_mean: torch.Tensor | None = None
+    bow_ll: torch.Tensor | None = None  # bag-of-words log-likelihood [B] (models built with options.bow)
     extra_loss: torch.Tensor | None = None  # model-specific auxiliary loss, already weighted, [B]
 
 
@@ -242,7 +243,12 @@ class LatentModel(TextModel):
         sample = self.sample_posterior(enc, k=1)
         z = sample.z[0]
         return ModelOutput(rec=-self.sequence_log_likelihood(batch.input_ids, batch.labels, z), kl=sample.kl()[0],
-                           z=z, post_mean=sample.post_mean[0])
+                           z=z, post_mean=sample.post_mean[0], bow_ll=self.maybe_bow(z, batch))
+
+    def maybe_bow(self, z: torch.Tensor, batch: Batch) -> torch.Tensor | None:
+        """The BoW log-likelihood when the model was built with ``options.bow`` (inside ``forward``,
+        so that every trained parameter is reached from the forward pass, as DDP requires)."""
+        return self.bow_log_likelihood(z, batch) if self.cfg.options.get("bow") else None
 
     def log_px_given_z(self, batch: Batch, z: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """log p(x | z) for K latents per sentence in batched decoder passes: z ``[K, B, L, d]``

@@ -65,8 +65,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
 def test_nan_loss_stops_naming_the_step(tmp_path, data, monkeypatch):
     real = train_module.training_loss
 
-    def nan_at_step_3(model, out, batch, cfg, beta):
-        loss, logs = real(model, out, batch, cfg, beta)
+    def nan_at_step_3(out, cfg, beta):
+        loss, logs = real(out, cfg, beta)
         if nan_at_step_3.calls == 3:
             loss = loss * float("nan")
         nan_at_step_3.calls += 1
@@ -105,3 +105,17 @@ def test_latent_models_learn_as_well_as_the_lm(tmp_path):
         final[name] = sum(float(r["rec"]) for r in rows[-10:]) / 10
     for name, rec in final.items():
         assert rec < 1.6 * final["lm"], final
+
+
+def test_data_parallel_training_on_two_processes(tmp_path, data):
+    """train.devices = 2: two gloo processes (NCCL on GPUs) train one model with DDP; process 0
+    writes the model and a log of the per-process steps (each process sees half the batches)."""
+    examples, tok = data
+    path = train_run(model_name="della", model_kwargs=dict(SIZES, options={"bow": True}),
+                     objective=ObjectiveConfig(beta_schedule="cyclical",
+                     bow_weight=0.2), train_cfg=dict(TRAIN, devices=2), tokenizer=tok, train_examples=examples,
+                     out_dir=tmp_path, seed=3, threads=1, progress=False)
+    rows = list(csv.DictReader((tmp_path / "train_log.csv").open()))
+    assert len(rows) == 2 * (5 // 2)  # 40 examples / batch 8 = 5 batches -> 2 per process per epoch, 2 epochs
+    model, _ = load_trained(path, device=torch.device("cpu"))
+    assert model.n_groups == 2 and not (tmp_path / "checkpoint.pt").exists()

@@ -1,5 +1,6 @@
-# One training job per task x recipe x seed. CUDA is used when the machine has it; on a cluster
-# `--resources gpu=N` (or the slurm profile) limits how many run at once.
+# One training job per task x recipe x seed. CUDA is used when the machine has it; a run with
+# `train.devices: N` trains on N GPUs (DDP) and asks for gpu=N. `--resources gpu=N` (or the slurm
+# profile) limits how many run at once.
 
 
 rule train:
@@ -14,7 +15,7 @@ rule train:
         code=CODE_TRAIN,
     threads: config["train_threads"]
     resources:
-        gpu=1,
+        gpu=lambda wc: run_spec(wc.recipe)["train"].get("devices", 1),
     log:
         R + "/logs/train/{task}/{recipe}/seed{seed}.log",
     benchmark:
