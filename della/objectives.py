@@ -132,7 +132,5 @@ def training_loss(out, cfg: ObjectiveConfig, beta: float) -> tuple[torch.Tensor,
             bow = -out.bow_ll.mean()
             loss = loss + cfg.bow_weight * bow
             logs["bow"] = bow.item()
-    if out.extra_loss is not None:
-        loss = loss + out.extra_loss.mean()
     logs["loss"] = loss.item()
     return loss, logs

@@ -122,7 +122,6 @@ class ModelOutput:
     z: torch.Tensor | None = None
     post_mean: torch.Tensor | None = None
     bow_ll: torch.Tensor | None = None  # bag-of-words log-likelihood [B] (models built with options.bow)
-    extra_loss: torch.Tensor | None = None  # model-specific auxiliary loss, already weighted, [B]
 
 
 @dataclass

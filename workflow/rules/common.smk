@@ -18,7 +18,6 @@ check_names(config)
 
 R = config["results_dir"]
 TASKS = config["tasks"]
-RECIPES = config["models"]
 SEEDS = config["seeds"]
 
 
