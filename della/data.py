@@ -72,40 +72,10 @@ import os
 import random
 import re
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-SPLITS = ("train", "valid", "test")
-
-
-# --------------------------------------------------------------------------- #
-# Registry
-# --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    conditional: bool
-    kind: str  # "unconditional" | "summarisation" | "story" | "paraphrase"
-
-
-TASKS: dict[str, TaskSpec] = {
-    "yelp": TaskSpec("yelp", False, "unconditional"),
-    "yahoo": TaskSpec("yahoo", False, "unconditional"),
-    "ptb": TaskSpec("ptb", False, "unconditional"),
-    "snli": TaskSpec("snli", False, "unconditional"),
-    "cnndm": TaskSpec("cnndm", True, "summarisation"),
-    "wp": TaskSpec("wp", True, "story"),
-    "quora": TaskSpec("quora", True, "paraphrase"),
-}
-
-
-@dataclass
-class Example:
-    target: str  # the text to model (unconditional: the text; conditional: the output)
-    source: str | None = None  # conditional tasks only (article / prompt / question)
-    factors: dict = field(default_factory=dict)  # latent factors (synthetic data); {} for real data
+from della import synthetic
+from della.tasks import SPLITS, TASKS, Example, TaskSpec  # re-exported: della.data.TASKS etc.
 
 
 class DataError(ValueError):
@@ -561,8 +531,6 @@ def prepare_task(
             raise ValueError(f"max_examples[{k!r}] must be a positive int, got {v!r}")
 
     if data_root is None:
-        from della import synthetic
-
         splits = synthetic.generate_task(task, synthetic_sizes, seed=seed)
         notes = ["synthetic offline demo data (della.synthetic): not the real task"]
         source = "synthetic"
@@ -585,6 +553,8 @@ def prepare_task(
         "truncation": "seeded random sample (seed), original order kept" if max_examples else "none",
         "notes": notes,
     }
+    if data_root is None:  # H(factors) = the KL an ideal model reaches, and each factor (della.synthetic)
+        info.update(synthetic.factor_info(task))
 
     out_dir = Path(out_dir)
     created = not out_dir.exists()

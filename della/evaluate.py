@@ -6,7 +6,7 @@ samples. Unconditional tasks: samples decoded from z ~ p(z), scored against the 
 Conditional tasks: one output per test source with z ~ p(z | source), scored against its target
 (sacrebleu corpus BLEU with its signature, ROUGE-1/2/L) plus the same diversity metrics.
 For the synthetic demo, ``factor_probe`` measures how much of each known latent factor the
-posterior means recover (nearest-centroid accuracy against the majority-class rate).
+posterior means recover (nearest-centroid accuracy per factor, its chance level beside it).
 """
 from __future__ import annotations
 
@@ -47,12 +47,16 @@ def _eval_settings(eval_cfg: dict) -> dict:
 @torch.no_grad()
 def factor_probe(post_means: torch.Tensor, factors: list[dict]) -> dict:
     """Nearest-centroid accuracy of each categorical factor from posterior means ``[N, D]``:
-    centroids from the first half, accuracy on the second half, next to the majority rate."""
+    centroids from the first half, accuracy on the second half, and beside it the chance level
+    (the majority-class rate on that second half, what a probe reading nothing from z reaches).
+    Returns ``{factor: {"accuracy", "chance", "n_classes"}}``."""
     n = post_means.shape[0]
     if n < 4 or not factors or not factors[0]:
         return {}
+    # centred, not scaled per dimension: an inactive dimension (Var_x E[z|x] ~ 0, see AU) would
+    # otherwise be blown up to the weight of an active one and drown it in noise
     x = post_means.float()
-    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    x = x - x.mean(0)
     half = n // 2
     out = {}
     for key in factors[0]:
@@ -66,8 +70,8 @@ def factor_probe(post_means: torch.Tensor, factors: list[dict]) -> dict:
         centroids = torch.stack([x[:half][train_y == c].mean(0) for c in present])
         pred = torch.tensor(present)[torch.cdist(x[half:], centroids).argmin(1)]
         majority = max((test_y == c).float().mean().item() for c in range(len(classes)))
-        out[key] = {"accuracy": (pred == test_y).float().mean().item(), "majority": majority,
-                    "classes": len(classes)}
+        out[key] = {"accuracy": (pred == test_y).float().mean().item(), "chance": majority,
+                    "n_classes": len(classes)}
     return out
 
 

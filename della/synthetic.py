@@ -1,353 +1,424 @@
 """Offline demo data: a seeded synthetic twin of each DELLA task (DESIGN.md §3).
 
-Each task's twin has the shape of the real one (unconditional sentences or
-documents; source -> target pairs for summarisation, stories and paraphrase),
-the same tokenisation style (lowercase, spaces around punctuation, PTB's ``N``
-and ``<unk>``, WritingPrompts' ``[ WP ]`` and ``<newline>``) and lengths scaled
-down so the demo trains in seconds.  Every example is generated from a few
-known latent factors, stored as small ints in ``Example.factors``; the names
-behind the ints are in :data:`FACTORS`.  The factors genuinely determine the
-text (each one picks the words of some slot of the template), so a model whose
-latent encodes a factor gains likelihood, and a factor can be recovered exactly
-from the text by a probe.
+Each twin has the shape of the real task (unconditional sentences or short documents;
+source -> target pairs for summarisation, stories and paraphrase), its tokenisation style
+(lowercase, spaces around punctuation; PTB without punctuation, with ``N`` and ``<unk>``;
+WritingPrompts' ``[ WP ]`` and ``<newline>``) and lengths scaled down so that an
+unconditional text mostly fits the demo's 32 tokens.
 
-Twins (factor: values):
+Every example is generated from known latent factors, stored as small ints in
+``Example.factors`` (the names behind the ints are in :data:`FACTORS`).  The twins are
+built so that a latent variable *pays*:
 
-* yelp   sentiment (2) x topic (5): 1-3 clauses about one topic, all positive or
-  all negative (~8-30 words).
-* yahoo  topic (10) x length (3): a question plus 2 / 4 / 6 answer sentences
-  drawn from the topic's vocabulary (~20-90 words).
-* ptb    template (6) x tense (3: past, present, future), newswire sentences
-  with ``N`` numbers and occasional ``<unk>`` (~10-25 words).
-* snli   scene (8) x subject (8) x action (10): one caption sentence.
-* cnndm  topic (5) x person (12) x place (10) x event (topic-specific, 4) x
-  number (index into a list): a 60-120 word article whose lead states the event,
-  followed by background and filler; the 10-20 word summary restates
-  person, event, place and number.
-* wp     genre (5) x character (8): a ``[ WP ]`` prompt of 10-20 words and a
-  40-80 word story in the genre about the character, with ``<newline>`` breaks.
-* quora  intent (8) x entity (48): a question and a paraphrase written with a
-  different template of the same intent.
+* the factors carry at least 6 nats: several independent factors with 3-12 values each;
+* every factor shapes words in every clause or sentence of the text (each clause template has
+  a slot for each factor, filled from that factor value's own word pool), so a decoder that
+  ignores z must infer the factors from the words it has seen so far, while one whose z holds
+  them predicts those words from the first token on;
+* the value pools of a factor are disjoint, so the factors can be read off the text exactly:
+  an ideal model's posterior pins them down and its KL (the mutual information between text
+  and latent) reaches H(factors).
 
-``generate_task`` is deterministic in ``seed``; each split draws from its own
-stream (``random.Random(f"{task}:{split}:{seed}")``), so train, valid and test
-never share a random stream and different seeds give different data.
+Conditional twins have two kinds of factors. *Source* factors (``in_source``) are stated in
+the source and copied into the target; a conditional prior p(z | source) already knows them.
+*Target* factors appear in the target only (the summary's tense and attribution, the story's
+setting, the paraphrase's framing); they are what a latent must carry, and an ideal model's
+KL(q(z | x, y) || p(z | x)) reaches H(target factors).  :func:`factor_info` (written to each
+twin's ``info.json``) states that entropy as ``factor_entropy_nats``: H(all factors) for an
+unconditional twin, H(target factors) for a conditional one.
+
+Twins (factor: number of values; * = source factor, not counted in the entropy):
+
+* yelp   business 8 x stars 5 (skewed towards 5 as on Yelp) x companion 6 x intensifier 6,
+  7.16 nats: 2-3 clauses "my wife said the tacos were really amazing".
+* yahoo  topic 10 x asker 6 x problem 8, 6.17 nats: a question and 1-2 answer sentences.
+* ptb    sector 8 x trend 4 x tense 3 (mostly past) x market 6, 6.20 nats: a two-clause
+  market report, PTB style.
+* snli   subject 8 x activity 8 x scene 8, 6.24 nats: one caption of two clauses.
+* cnndm  person* 12 x place* 10 x event* 8 x number* 10 | tense 3 x attribution 12 x
+  adverb 12, 6.07 nats: a 50-80 word article and a two-sentence highlight.
+* wp     genre* 5 x character* 8 | setting 10 x mood 6 x companion 8, 6.17 nats: a
+  ``[ WP ]`` prompt and a 3-4 sentence story with a ``<newline> <newline>`` break.
+* quora  intent* 8 x entity* 44 | frame 4 x context 10 x qualifier 12, 6.17 nats: a
+  question and its paraphrase.
+
+Each factor is drawn independently (``Random.choices`` with its weights), so H(factors) is
+the sum of the per-factor entropies; ``tests/test_synthetic.py`` checks it against the entropy
+of the joint distribution enumerated over the whole factor space.  The rest of the text
+(templates, synonyms, filler) is noise drawn from the same stream *after* the factors, with
+the same number of draws whatever the factor values, so changing one factor of an example
+changes exactly the words that factor controls.
+
+``generate_task`` is deterministic in ``seed``; each split draws from its own stream
+(``random.Random(f"della-synthetic:{task}:{split}:{seed}")``), so train, valid and test never
+share a random stream and different seeds give different data.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import dataclass
+from typing import Callable
 
-from della.data import SPLITS, TASKS, Example
+from della.tasks import SPLITS, TASKS, Example
 
 DEFAULT_SIZES: dict[str, int] = {"train": 2000, "valid": 200, "test": 200}
 
+
+@dataclass(frozen=True)
+class Factor:
+    name: str
+    values: tuple[str, ...]
+    weights: tuple[float, ...] | None = None  # sampling weights; None = uniform
+    in_source: bool = False  # conditional twins: stated in the source (a conditional prior sees it)
+
+    @property
+    def probs(self) -> tuple[float, ...]:
+        w = self.weights or (1.0,) * len(self.values)
+        if len(w) != len(self.values):
+            raise ValueError(f"factor {self.name!r}: {len(w)} weights for {len(self.values)} values")
+        total = sum(w)
+        return tuple(x / total for x in w)
+
+    @property
+    def entropy_nats(self) -> float:
+        return -sum(p * math.log(p) for p in self.probs if p > 0)
+
+
+def _pick(r: random.Random, pool):
+    """One element of ``pool``; always exactly one draw, so noise stays aligned across factor values."""
+    return pool[r.randrange(len(pool))]
+
+
 # --------------------------------------------------------------------------- #
-# Vocabularies
+# yelp: reviews
 # --------------------------------------------------------------------------- #
 
-_YELP_TOPICS = ["food", "service", "price", "ambience", "location"]
-_YELP = {
-    # topic -> (subjects, positive adjectives, negative adjectives)
-    "food": (["the pizza", "the pasta", "the burger", "the salad", "the soup", "the tacos", "the steak",
-              "the sushi", "the fries", "the dessert"],
-             ["delicious", "fresh", "tasty", "perfectly cooked", "amazing", "flavorful"],
-             ["bland", "cold", "greasy", "overcooked", "stale", "salty"]),
-    "service": (["the waiter", "our server", "the staff", "the manager", "the host", "the bartender"],
-                ["friendly", "attentive", "helpful", "quick", "polite", "welcoming"],
-                ["rude", "slow", "careless", "unfriendly", "dismissive", "forgetful"]),
-    "price": (["the prices", "the bill", "the lunch special", "the happy hour", "the portions", "the menu"],
-              ["reasonable", "fair", "cheap", "a great deal", "worth every penny", "generous"],
-              ["overpriced", "too expensive", "a rip off", "tiny", "not worth it", "outrageous"]),
-    "ambience": (["the decor", "the music", "the patio", "the dining room", "the lighting", "the atmosphere"],
-                 ["cozy", "relaxing", "beautiful", "charming", "clean", "lovely"],
-                 ["loud", "dirty", "cramped", "dark", "sticky", "depressing"]),
-    "location": (["the parking", "the neighborhood", "the location", "the entrance", "the drive thru",
-                  "the view"],
-                 ["convenient", "easy to find", "safe", "great", "perfect", "close to home"],
-                 ["impossible", "sketchy", "hard to find", "a nightmare", "terrible", "far away"]),
+_YELP_BUSINESS = {  # business -> dishes (one is named in every clause)
+    "pizzeria": ["crust", "pepperoni", "calzone"],
+    "sushi bar": ["sashimi", "rolls", "tempura"],
+    "taco shop": ["tacos", "burritos", "salsa"],
+    "bakery": ["croissants", "bread", "muffins"],
+    "steakhouse": ["steak", "ribeye", "brisket"],
+    "coffee shop": ["latte", "espresso", "scones"],
+    "burger joint": ["burger", "fries", "milkshake"],
+    "noodle house": ["ramen", "dumplings", "noodles"],
 }
-_YELP_OPEN = [["i", "love", "this", "place"], ["great", "experience", "tonight"], ["highly", "recommend", "it"],
-              ["we", "will", "be", "back"]], \
-             [["never", "again"], ["what", "a", "disappointment"], ["do", "not", "go", "here"],
-              ["we", "will", "not", "be", "back"]]
-_YELP_LINK = ["and", "but also", "plus"]
-_YELP_INTENS = ["very", "really", "so", "super", "pretty", "always"]
+_YELP_STARS = [["awful", "disgusting", "inedible"], ["bland", "mediocre", "disappointing"],
+               ["okay", "decent", "average"], ["good", "tasty", "solid"], ["amazing", "perfect", "incredible"]]
+_YELP_COMPANIONS = ["my wife", "my husband", "my kids", "my friends", "my boss", "my parents"]
+_YELP_INTENSIFIERS = ["really", "so", "very", "super", "pretty", "totally"]
+_YELP_CLAUSES = ["{c} said the {d} {be} {i} {a}", "{c} thought the {d} {be} {i} {a}",
+                 "according to {c} the {d} {be} {i} {a}", "{c} found the {d} {i} {a}"]
+_YELP_LINKS = [", and", ", plus", ". also ,"]
 
-_YAHOO_TOPICS = ["health", "sports", "computers", "music", "science", "family", "business", "travel",
-                 "education", "cars"]
-_YAHOO = {
-    "health": ["doctor", "diet", "exercise", "sleep", "vitamins", "headache", "water", "stress", "weight",
-               "medicine"],
-    "sports": ["team", "coach", "game", "season", "players", "league", "football", "basketball", "score",
-               "training"],
-    "computers": ["laptop", "windows", "virus", "software", "internet", "memory", "keyboard", "browser",
-                  "email", "printer"],
-    "music": ["song", "band", "guitar", "album", "lyrics", "piano", "concert", "singer", "radio", "drums"],
-    "science": ["planet", "energy", "atoms", "gravity", "light", "experiment", "theory", "cells", "moon",
-                "temperature"],
-    "family": ["kids", "parents", "wife", "husband", "baby", "mom", "dad", "wedding", "sister", "home"],
-    "business": ["money", "job", "company", "loan", "taxes", "boss", "market", "stocks", "credit", "salary"],
-    "travel": ["flight", "hotel", "passport", "beach", "city", "visa", "airport", "trip", "luggage", "map"],
-    "education": ["school", "teacher", "exam", "college", "homework", "degree", "math", "class", "grades",
-                  "books"],
-    "cars": ["engine", "tires", "oil", "brakes", "insurance", "gas", "mechanic", "battery", "dealer",
-             "transmission"],
+
+def _yelp(f: dict, r: random.Random):
+    dishes = list(_YELP_BUSINESS.values())[f["business"]]
+    clauses = []
+    for k in range(2 if r.random() < 0.7 else 3):
+        d = _pick(r, dishes)
+        clause = _pick(r, _YELP_CLAUSES).format(
+            c=_YELP_COMPANIONS[f["companion"]], d=d, be="were" if d.endswith("s") else "was",
+            i=_YELP_INTENSIFIERS[f["intensifier"]], a=_pick(r, _YELP_STARS[f["stars"]]))
+        clauses.append(clause if k == 0 else f"{_pick(r, _YELP_LINKS)} {clause}")
+    clauses[-1] += " " + _pick(r, [".", "!"])
+    return None, clauses
+
+
+# --------------------------------------------------------------------------- #
+# yahoo: question + answer
+# --------------------------------------------------------------------------- #
+
+_YAHOO_TOPICS = {  # topic -> things asked about
+    "computers": ["laptop", "printer", "router"], "cars": ["car", "truck", "engine"],
+    "health": ["knee", "back", "skin"], "pets": ["dog", "cat", "puppy"], "home": ["kitchen", "roof", "garden"],
+    "music": ["guitar", "piano", "voice"], "school": ["homework", "teacher", "class"],
+    "money": ["budget", "loan", "account"], "travel": ["flight", "hotel", "passport"],
+    "sports": ["team", "coach", "bike"],
 }
-_YAHOO_Q = ["what is the best way to deal with my {a} ?", "how do i fix the {a} problem with my {b} ?",
-            "does anyone know why my {a} affects my {b} ?", "should i worry about the {a} or the {b} ?"]
-_YAHOO_A = ["you should check the {a} first and then look at the {b} .",
-            "i think the {a} is the main issue , not the {b} .",
-            "in my experience the {a} gets better if you change your {b} .",
-            "ask someone who knows about {a} , they can help with the {b} too .",
-            "my {a} had the same thing and the {b} fixed it .",
-            "do not forget that the {a} and the {b} are related .",
-            "it depends on your {a} , but most people ignore the {b} .",
-            "good luck with the {a} !"]
-_YAHOO_LEN = [2, 4, 6]
+_YAHOO_ASKERS = ["son", "daughter", "wife", "husband", "mom", "boss"]
+_YAHOO_PROBLEMS = ["broken", "slow", "noisy", "expensive", "dirty", "weak", "strange", "messy"]
+_YAHOO_QUESTIONS = ["why is my {w} 's {t} so {p} ?", "what do i do if my {w} 's {t} is {p} ?",
+                    "is it normal that my {w} 's {t} is {p} ?"]
+_YAHOO_ANSWERS = ["a {p} {t} is common , tell your {w} .", "my {w} had a {p} {t} too .",
+                  "a {p} {t} can be fixed , ask your {w} .", "your {w} should get the {p} {t} checked ."]
 
+
+def _yahoo(f: dict, r: random.Random):
+    things = list(_YAHOO_TOPICS.values())[f["topic"]]
+    w, p = _YAHOO_ASKERS[f["asker"]], _YAHOO_PROBLEMS[f["problem"]]
+    sents = [_pick(r, _YAHOO_QUESTIONS).format(w=w, t=_pick(r, things), p=p)]
+    for _ in range(1 if r.random() < 0.7 else 2):
+        sents.append(_pick(r, _YAHOO_ANSWERS).format(w=w, t=_pick(r, things), p=p))
+    return None, sents
+
+
+# --------------------------------------------------------------------------- #
+# ptb: newswire (Mikolov's PTB: lowercase, no punctuation, N for numbers, <unk>)
+# --------------------------------------------------------------------------- #
+
+_PTB_SECTORS = {  # sector -> plural subjects
+    "technology": ["chip stocks", "computer makers", "software shares"],
+    "banks": ["bank stocks", "big banks", "savings institutions"],
+    "oil": ["oil stocks", "energy shares", "oil companies"],
+    "drugs": ["drug makers", "drug stocks", "biotechnology shares"],
+    "autos": ["auto makers", "car stocks", "auto shares"],
+    "airlines": ["airline stocks", "air carriers", "airline shares"],
+    "utilities": ["utility stocks", "electric utilities", "utility shares"],
+    "retail": ["retail stocks", "big retailers", "department stores"],
+}
+_PTB_TRENDS = {  # trend -> verbs as (past, present progressive, future)
+    "surge": [("soared", "are soaring", "will soar"), ("jumped", "are jumping", "will jump")],
+    "rise": [("rose", "are rising", "will rise"), ("gained", "are gaining", "will gain")],
+    "fall": [("fell", "are falling", "will fall"), ("slipped", "are slipping", "will slip")],
+    "plunge": [("plunged", "are plunging", "will plunge"), ("tumbled", "are tumbling", "will tumble")],
+}
 _PTB_TENSES = ["past", "present", "future"]
-_PTB_COMPANIES = ["the company", "the bank", "the firm", "the group", "the maker", "the airline", "<unk> inc.",
-                  "the utility"]
-_PTB_VERBS = {  # (past, present singular, present plural, future)
-    "say": ("said", "says", "say", "will say"),
-    "rise": ("rose", "rises", "rise", "will rise"),
-    "fall": ("fell", "falls", "fall", "will fall"),
-    "expect": ("expected", "expects", "expect", "will expect"),
-    "agree": ("agreed", "agrees", "agree", "will agree"),
-    "report": ("reported", "reports", "report", "will report"),
-    "close": ("closed", "closes", "close", "will close"),
-}
-_PTB_TEMPLATES = [  # {verb} agrees with a singular subject, {verb_pl} with a plural one
-    "{co} {say} its {period} profit {rise} N % to $ N million{tail}",
-    "shares of {co} {fall_pl} N cents to $ N in new york stock exchange composite trading{tail}",
-    "{co} {agree} to acquire {co2} for about $ N billion{tail}",
-    "analysts {expect_pl} {co} to raise its dividend to N cents a share{tail}",
-    "{co} {report} a net loss of $ N million or N cents a share for the {period}{tail}",
-    "the dow jones industrial average {close} down N points at N{tail}",
-]
-_PTB_PERIODS = ["third quarter", "fiscal year", "second quarter", "first half", "latest period", "fourth quarter"]
-_PTB_TAILS = ["", "", "", " according to <unk> analysts", " traders said", " in a <unk> filing", " amid heavy volume"]
+_PTB_MARKETS = ["new york", "tokyo", "london", "frankfurt", "hong kong", "zurich"]
+_PTB_FIRST = ["{s} {v} N % in {m} trading", "in {m} {s} {v} N %", "{s} {v} $ N million in {m}"]
+_PTB_SECOND = ["while {s} {v} N cents in {m}", "as {m} {s} {v} N points", "and {s} {v} N % on the {m} exchange"]
+_PTB_TAILS = ["", "", "", " traders said", " according to <unk> analysts", " amid heavy volume", " <unk> said"]
 
-_SNLI_SCENES = ["on the beach", "in a park", "on a busy street", "in a kitchen", "on a stage", "in a field",
-                "at the mall", "in the snow"]
-_SNLI_SUBJECTS = ["a man", "a woman", "a young boy", "a little girl", "an old man", "two women",
-                  "a group of people", "a dog"]
-_SNLI_ACTIONS = ["is running", "is sitting", "is eating a sandwich", "is playing a guitar", "is riding a bike",
-                 "is talking on a phone", "is jumping", "is reading a book", "is sleeping", "is dancing"]
-_SNLI_EXTRA = ["", "", " wearing a red shirt", " with a hat", " next to a bench", " in a blue jacket"]
-_SNLI_TIME = ["", "", " during the day", " at night", " in the morning", " while others watch"]
 
-_CNN_TOPICS = ["politics", "crime", "sports", "weather", "business"]
+def _ptb(f: dict, r: random.Random):
+    subjects = list(_PTB_SECTORS.values())[f["sector"]]
+    verbs = list(_PTB_TRENDS.values())[f["trend"]]
+    m = _PTB_MARKETS[f["market"]]
+    first = _pick(r, _PTB_FIRST).format(s=_pick(r, subjects), v=_pick(r, verbs)[f["tense"]], m=m)
+    second = _pick(r, _PTB_SECOND).format(s=_pick(r, subjects), v=_pick(r, verbs)[f["tense"]], m=m)
+    return None, [first, second + _pick(r, _PTB_TAILS)]
+
+
+# --------------------------------------------------------------------------- #
+# snli: image captions
+# --------------------------------------------------------------------------- #
+
+_SNLI_SUBJECTS = [("a man", "man"), ("a woman", "woman"), ("a young boy", "boy"), ("a little girl", "girl"),
+                  ("an old man", "old man"), ("an old woman", "old woman"), ("a teenager", "teenager"),
+                  ("a worker", "worker")]
+_SNLI_ACTIVITIES = [("surfing", "board"), ("cooking", "pan"), ("painting", "brush"), ("reading", "book"),
+                    ("singing", "microphone"), ("biking", "helmet"), ("fishing", "rod"), ("climbing", "rope")]
+_SNLI_SCENES = [("on the beach", "sand"), ("in a park", "trees"), ("on a busy street", "cars"),
+                ("in a kitchen", "stove"), ("on a stage", "lights"), ("in a field", "grass"),
+                ("at the mall", "shops"), ("in the snow", "hill")]
+_SNLI_EXTRA = ["", "", " wearing a red shirt", " with a hat", " in a blue jacket"]
+_SNLI_SECOND = ["while the {s} holds a {g} near the {d}", "and the {s} has a {g} by the {d}",
+                ", the {s} 's {g} next to the {d}"]
+
+
+def _snli(f: dict, r: random.Random):
+    subj, ref = _SNLI_SUBJECTS[f["subject"]]
+    act, gear = _SNLI_ACTIVITIES[f["activity"]]
+    at, detail = _SNLI_SCENES[f["scene"]]
+    first = f"{subj}{_pick(r, _SNLI_EXTRA)} is {act} {at}"
+    second = _pick(r, _SNLI_SECOND).format(s=ref, g=gear, d=detail) + " ."
+    return None, [first, second]
+
+
+# --------------------------------------------------------------------------- #
+# cnndm: article -> highlights
+# --------------------------------------------------------------------------- #
+
 _CNN_PEOPLE = ["john smith", "maria lopez", "david chen", "sarah jones", "ahmed khan", "emma brown",
                "james wilson", "olivia taylor", "michael davis", "laura garcia", "peter muller", "anna rossi"]
-_CNN_PLACES = ["london", "chicago", "paris", "sydney", "texas", "berlin", "toronto", "madrid", "boston",
-               "dublin"]
-_CNN_EVENTS = {  # topic -> list of (lead clause, summary clause) with {p} person, {n} number
-    "politics": [("{p} won the election with {n} percent of the vote", "{p} wins election with {n} percent"),
-                 ("{p} resigned after {n} days in office", "{p} resigns after {n} days"),
-                 ("{p} signed a law that affects {n} thousand families", "{p} signs law affecting {n} thousand families"),
-                 ("{p} announced a plan to cut {n} thousand jobs", "{p} plans to cut {n} thousand jobs")],
-    "crime": [("police arrested {p} after a robbery worth {n} thousand dollars", "{p} arrested over {n} thousand dollar robbery"),
-              ("{p} was sentenced to {n} years in prison", "{p} gets {n} years in prison"),
-              ("{p} escaped from jail with {n} other inmates", "{p} escapes jail with {n} inmates"),
-              ("{p} was charged with stealing {n} cars", "{p} charged with stealing {n} cars")],
-    "sports": [("{p} scored {n} goals in the final", "{p} scores {n} goals in final"),
-               ("{p} signed a contract worth {n} million dollars", "{p} signs {n} million dollar deal"),
-               ("{p} broke the record by {n} seconds", "{p} breaks record by {n} seconds"),
-               ("{p} retired after {n} seasons", "{p} retires after {n} seasons")],
-    "weather": [("a storm left {n} thousand homes without power , {p} said", "storm cuts power to {n} thousand homes"),
-                ("floods forced {n} hundred people to leave , {p} said", "floods force {n} hundred people out"),
-                ("temperatures reached {n} degrees , {p} said", "temperatures hit {n} degrees"),
-                ("heavy snow closed {n} roads , {p} said", "snow closes {n} roads")],
-    "business": [("{p} sold the company for {n} million dollars", "{p} sells company for {n} million dollars"),
-                 ("shares rose {n} percent after {p} spoke", "shares up {n} percent after {p} speech"),
-                 ("{p} opened {n} new stores", "{p} opens {n} new stores"),
-                 ("{p} said profits fell {n} percent", "{p} says profits fell {n} percent")],
-}
+_CNN_PLACES = ["london", "chicago", "paris", "sydney", "texas", "berlin", "toronto", "madrid", "boston", "dublin"]
+_CNN_EVENTS = {  # event -> (article clause, headline verb as (past, present, future), headline object)
+    "election": ("won the election with {n} percent of the vote", ("won", "wins", "will win"),
+                 "the vote with {n} percent"),
+    "sentence": ("was sentenced to {n} years in prison", ("got", "gets", "will get"), "{n} years in prison"),
+    "goals": ("scored {n} goals in the final", ("scored", "scores", "will score"), "{n} goals in the final"),
+    "sale": ("sold the company for {n} million dollars", ("sold", "sells", "will sell"), "the company for {n} million"),
+    "schools": ("opened {n} new schools", ("opened", "opens", "will open"), "{n} new schools"),
+    "job cuts": ("announced a plan to cut {n} thousand jobs", ("cut", "cuts", "will cut"), "{n} thousand jobs"),
+    "donation": ("donated {n} million dollars to charity", ("gave", "gives", "will give"), "{n} million to charity"),
+    "record": ("broke the world record by {n} seconds", ("broke", "breaks", "will break"), "the record by {n} seconds"),
+}  # {n} is the number
 _CNN_NUMBERS = ["two", "three", "five", "seven", "ten", "twelve", "twenty", "forty", "fifty", "ninety"]
-_CNN_BACKGROUND = {
-    "politics": ["the government has faced criticism for months .", "voters in the region were divided .",
-                 "the opposition called the decision a mistake .", "parliament will debate the issue next week ."],
-    "crime": ["the investigation is still ongoing .", "witnesses described a chaotic scene .",
-              "the suspect had no previous record .", "officers searched the area for hours ."],
-    "sports": ["fans celebrated late into the night .", "the coach praised the whole team .",
-               "the club has struggled this season .", "the stadium was completely full ."],
-    "weather": ["forecasters expect more rain this week .", "emergency crews worked through the night .",
-                "schools were closed across the region .", "residents were told to stay indoors ."],
-    "business": ["investors reacted quickly to the news .", "the market had been falling for weeks .",
-                 "workers were told about the plan on monday .", "the company has grown fast in recent years ."],
-}
-_CNN_FILLER = ["officials did not comment further .", "more details are expected later .",
-               "the story was first reported on friday .", "local media covered the event widely .",
-               "it is not clear what happens next .", "many people shared their views online ."]
+_CNN_TENSES = ["past", "present", "future"]
+_CNN_ATTRIBUTIONS = ["police say", "officials say", "reports say", "sources say", "aides say", "witnesses say",
+                     "experts say", "critics say", "friends say", "lawyers say", "rivals say", "fans say"]
+_CNN_ADVERBS = ["reportedly", "apparently", "officially", "quietly", "suddenly", "finally", "again", "formally",
+                "publicly", "narrowly", "easily", "proudly"]
+_CNN_REACT = ("reacted to", "react to", "will react to")
+_CNN_DAYS = ["monday", "tuesday", "friday", "sunday"]
+_CNN_BACKGROUND = ["the news spread quickly across the country .", "many people were surprised by the decision .",
+                   "the announcement came after weeks of speculation .", "local media covered the story widely .",
+                   "the details were confirmed late on the same day .", "it is not clear what happens next .",
+                   "several groups have asked for more information .", "the story was first reported online ."]
 
-_WP_GENRES = ["fantasy", "scifi", "horror", "romance", "mystery"]
-_WP_CHARS = ["a knight", "a robot", "a witch", "a detective", "an old sailor", "a young queen", "a ghost",
-             "a farmer"]
-_WP_PROMPTS = {
-    "fantasy": "[ WP ] {c} finds a sword that can talk , but it only tells lies .",
-    "scifi": "[ WP ] {c} wakes up on a spaceship where everyone else is frozen .",
-    "horror": "[ WP ] every night at three , {c} hears knocking from inside the walls .",
-    "romance": "[ WP ] {c} falls in love with the stranger who writes letters to the wrong address .",
-    "mystery": "[ WP ] {c} is the only witness to a crime that nobody else remembers .",
-}
-_WP_STORY = {
-    "fantasy": ["the sword whispered again , promising gold and glory .", "{C} walked through the enchanted forest .",
-                "dragons circled above the castle towers .", "an old wizard laughed at the blade .",
-                "magic burned in the cold air .", "{C} knew the kingdom depended on the truth ."],
-    "scifi": ["the engines hummed in the dark .", "{C} checked the frozen crew one by one .",
-              "stars drifted past the cracked window .", "the computer refused to open the door .",
-              "the planet below was glowing blue .", "{C} sent a signal home , but no one answered ."],
-    "horror": ["the knocking came again , louder this time .", "{C} held the candle with shaking hands .",
-               "something breathed behind the wallpaper .", "the house was silent except for the clock .",
-               "blood dripped slowly from the ceiling .", "{C} did not dare to open the basement door ."],
-    "romance": ["the letter smelled faintly of roses .", "{C} smiled while reading it by the window .",
-                "the rain fell softly on the quiet street .", "their eyes finally met at the old cafe .",
-                "her heart raced with every word .", "{C} wrote back , hoping for a reply ."],
-    "mystery": ["the clues did not add up .", "{C} studied the photograph once more .",
-                "a strange key was hidden under the desk .", "the witness list had one name missing .",
-                "footprints led toward the harbor .", "{C} finally understood who had lied ."],
-}
 
-_QUORA_INTENTS = ["learn", "best", "improve", "why_popular", "start", "benefits", "difference", "cost"]
+def _cnndm(f: dict, r: random.Random):
+    p, pl, n = _CNN_PEOPLE[f["person"]], _CNN_PLACES[f["place"]], _CNN_NUMBERS[f["number"]]
+    art, hverb, hobj = list(_CNN_EVENTS.values())[f["event"]]
+    back = r.sample(_CNN_BACKGROUND, 4)
+    source = [f"( cnn ) -- {p} {art.format(n=n)} in {pl} on {_pick(r, _CNN_DAYS)} .", back[0],
+              f"{p.split()[0]} told reporters in {pl} that the {n} figure was {_pick(r, ['correct', 'expected', 'a surprise'])} .",
+              *back[1:]]
+    t, adv, attr = f["tense"], _CNN_ADVERBS[f["adverb"]], _CNN_ATTRIBUTIONS[f["attribution"]]
+    target = [f"{p} {adv} {hverb[t]} {hobj.format(n=n)} , {attr} .",
+              f"people in {pl} {adv} {_CNN_REACT[t]} the news , {attr} ."]
+    return source, target
+
+
+# --------------------------------------------------------------------------- #
+# wp: [ WP ] prompt -> story
+# --------------------------------------------------------------------------- #
+
+_WP_GENRES = {  # genre -> (prompt, verbs the story uses)
+    "fantasy": ("[ WP ] {c} finds a sword that can talk , but it only tells lies .", ["guarded", "protected"]),
+    "scifi": ("[ WP ] {c} wakes up on a spaceship where everyone else is frozen .", ["scanned", "tracked"]),
+    "horror": ("[ WP ] every night at three , {c} hears knocking from inside the walls .", ["hid from", "fled from"]),
+    "romance": ("[ WP ] {c} falls in love with a stranger who writes letters to the wrong address .",
+                ["kissed", "held"]),
+    "mystery": ("[ WP ] {c} is the only witness to a crime that nobody else remembers .",
+                ["questioned", "watched"]),
+}
+_WP_CHARS = ["a knight", "a robot", "a witch", "a detective", "an old sailor", "a young queen", "a ghost", "a farmer"]
+_WP_SETTINGS = ["forest", "castle", "ship", "city", "desert", "village", "tower", "harbor", "library", "cave"]
+_WP_MOODS = ["cold", "dark", "quiet", "burning", "misty", "empty"]
+_WP_COMPANIONS = ["her brother", "the old dog", "a stranger", "his mother", "the young guard", "a talking cat",
+                  "the doctor", "an old friend"]
+_WP_SENTENCES = ["{C} {v} {k} in the {m} {s} .", "in the {m} {s} , {C} {v} {k} .",
+                 "{C} {v} {k} all night , far from the {m} {s} .", "that day {C} {v} {k} inside the {m} {s} ."]
+
+
+def _wp(f: dict, r: random.Random):
+    prompt, verbs = list(_WP_GENRES.values())[f["genre"]]
+    c = _WP_CHARS[f["character"]]
+    cname = "the " + c.split(" ", 1)[1]
+    k, m, s = _WP_COMPANIONS[f["companion"]], _WP_MOODS[f["mood"]], _WP_SETTINGS[f["setting"]]
+    sents = [t.format(C=cname, v=_pick(r, verbs), k=k, m=m, s=s)
+             for t in r.sample(_WP_SENTENCES, 3 if r.random() < 0.5 else 4)]
+    cut = 1 + r.randrange(len(sents) - 1)
+    sents[cut] = "<newline> <newline> " + sents[cut]
+    return [prompt.format(c=c)], sents
+
+
+# --------------------------------------------------------------------------- #
+# quora: question -> paraphrase
+# --------------------------------------------------------------------------- #
+
 _QUORA_ENTITIES = ["python", "the guitar", "english", "photography", "machine learning", "chess", "cooking",
                    "java", "public speaking", "drawing", "swimming", "spanish", "investing", "yoga",
                    "writing", "marketing", "physics", "running", "meditation", "coding", "history",
                    "piano", "design", "economics", "golf", "french", "tennis", "painting", "javascript",
                    "singing", "statistics", "gardening", "chemistry", "poetry", "dancing", "philosophy",
                    "blogging", "boxing", "calculus", "surfing", "knitting", "baking", "acting", "biology"]
-_QUORA_PREFIX = ["", "", "", "as a beginner , ", "as a student , ", "in my free time , ", "at age 30 , "]
-_QUORA_TEMPLATES = {
-    "learn": ["how do i learn {e} ?", "what is the easiest way to learn {e} ?", "how can i start learning {e} on my own ?",
-              "how should a beginner learn {e} ?"],
-    "best": ["what is the best book on {e} ?", "which book about {e} is the best ?", "what are good books to read about {e} ?",
-             "can you recommend a great book on {e} ?"],
-    "improve": ["how can i get better at {e} ?", "how do i improve my {e} skills ?", "what can i do to become good at {e} ?",
-                "how do i get really good at {e} ?"],
-    "why_popular": ["why is {e} so popular ?", "why do so many people like {e} ?", "what makes {e} so popular ?",
-                    "why has {e} become popular ?"],
-    "start": ["where should i start with {e} ?", "what is the first step in {e} ?", "how do i get started with {e} ?",
-              "what should i do first to begin {e} ?"],
-    "benefits": ["what are the benefits of {e} ?", "is {e} good for you ?", "why should i try {e} ?",
-                 "what are the advantages of doing {e} ?"],
-    "difference": ["is {e} hard for a beginner ?", "how difficult is {e} ?", "is it hard to learn {e} ?",
-                   "how hard is {e} for most people ?"],
-    "cost": ["how much does it cost to learn {e} ?", "is {e} expensive ?", "what is the cost of getting into {e} ?",
-             "how much money do i need for {e} ?"],
+_QUORA_INTENTS = {  # intent -> its four question frames (a target's frame is a factor; the source's is noise)
+    "learn": ["how do i learn {e}", "what is the easiest way to learn {e}", "how can i start learning {e}",
+              "how should a beginner learn {e}"],
+    "book": ["what is the best book on {e}", "which book about {e} is the best", "what are good books about {e}",
+             "can you recommend a great book on {e}"],
+    "improve": ["how can i get better at {e}", "how do i improve my {e} skills", "what can i do to become good at {e}",
+                "how do i get really good at {e}"],
+    "popular": ["why is {e} so popular", "why do so many people like {e}", "what makes {e} so popular",
+                "why has {e} become popular"],
+    "start": ["where should i start with {e}", "what is the first step in {e}", "how do i get started with {e}",
+              "what should i do first to begin {e}"],
+    "benefits": ["what are the benefits of {e}", "is {e} good for you", "why should i try {e}",
+                 "what are the advantages of doing {e}"],
+    "difficulty": ["is {e} hard for a beginner", "how difficult is {e}", "is it hard to learn {e}",
+                   "how hard is {e} for most people"],
+    "cost": ["how much does it cost to learn {e}", "is {e} expensive", "what is the cost of getting into {e}",
+             "how much money do i need for {e}"],
+}
+_QUORA_CONTEXTS = ["as a beginner ,", "as a student ,", "in my free time ,", "at age 30 ,", "for my job ,",
+                   "on a budget ,", "as a parent ,", "after work ,", "as an adult ,", "during summer ,"]
+_QUORA_QUALIFIERS = ["quickly", "at home", "for free", "online", "alone", "in a month", "without a teacher",
+                     "every day", "with friends", "from scratch", "in college", "on weekends"]
+
+
+def _quora(f: dict, r: random.Random):
+    frames = list(_QUORA_INTENTS.values())[f["intent"]]
+    e = _QUORA_ENTITIES[f["entity"]]
+    source = _pick(r, frames).format(e=e) + " ?"
+    target = (f"{_QUORA_CONTEXTS[f['context']]} {frames[f['frame']].format(e=e)} "
+              f"{_QUORA_QUALIFIERS[f['qualifier']]} ?")
+    return [source], [target]
+
+
+# --------------------------------------------------------------------------- #
+# Registry: factors and renderer of each twin
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Twin:
+    factors: tuple[Factor, ...]
+    # (factor ints, rng) -> (source segments or None, target segments); a segment is a clause or
+    # sentence, and the text is the segments joined by spaces
+    render: Callable[[dict, random.Random], tuple[list[str] | None, list[str]]]
+
+
+def _f(name, values, weights=None, in_source=False) -> Factor:
+    return Factor(name, tuple(values), None if weights is None else tuple(weights), in_source)
+
+
+TWINS: dict[str, Twin] = {
+    "yelp": Twin((_f("business", _YELP_BUSINESS),
+                  # Yelp's star ratings lean positive; the weights make one factor non-uniform
+                  _f("stars", ["1", "2", "3", "4", "5"], weights=[0.10, 0.10, 0.20, 0.25, 0.35]),
+                  _f("companion", _YELP_COMPANIONS), _f("intensifier", _YELP_INTENSIFIERS)), _yelp),
+    "yahoo": Twin((_f("topic", _YAHOO_TOPICS), _f("asker", _YAHOO_ASKERS), _f("problem", _YAHOO_PROBLEMS)), _yahoo),
+    # newswire is mostly past tense
+    "ptb": Twin((_f("sector", _PTB_SECTORS), _f("trend", _PTB_TRENDS),
+                 _f("tense", _PTB_TENSES, weights=[0.6, 0.25, 0.15]), _f("market", _PTB_MARKETS)), _ptb),
+    "snli": Twin((_f("subject", [s for s, _ in _SNLI_SUBJECTS]), _f("activity", [a for a, _ in _SNLI_ACTIVITIES]),
+                  _f("scene", [s for s, _ in _SNLI_SCENES])), _snli),
+    "cnndm": Twin((_f("person", _CNN_PEOPLE, in_source=True), _f("place", _CNN_PLACES, in_source=True),
+                   _f("event", _CNN_EVENTS, in_source=True),
+                   _f("number", _CNN_NUMBERS, in_source=True), _f("tense", _CNN_TENSES),
+                   _f("attribution", _CNN_ATTRIBUTIONS), _f("adverb", _CNN_ADVERBS)), _cnndm),
+    "wp": Twin((_f("genre", _WP_GENRES, in_source=True), _f("character", _WP_CHARS, in_source=True),
+                _f("setting", _WP_SETTINGS), _f("mood", _WP_MOODS), _f("companion", _WP_COMPANIONS)), _wp),
+    "quora": Twin((_f("intent", _QUORA_INTENTS, in_source=True), _f("entity", _QUORA_ENTITIES, in_source=True),
+                   _f("frame", [f"frame{i}" for i in range(4)]), _f("context", _QUORA_CONTEXTS),
+                   _f("qualifier", _QUORA_QUALIFIERS)), _quora),
 }
 
 #: factor -> names of its int values, per task (ints in ``Example.factors`` index these lists).
-FACTORS: dict[str, dict[str, list[str]]] = {
-    "yelp": {"sentiment": ["negative", "positive"], "topic": _YELP_TOPICS},
-    "yahoo": {"topic": _YAHOO_TOPICS, "length": ["short", "medium", "long"]},
-    "ptb": {"template": [f"t{i}" for i in range(len(_PTB_TEMPLATES))], "tense": _PTB_TENSES},
-    "snli": {"scene": _SNLI_SCENES, "subject": _SNLI_SUBJECTS, "action": _SNLI_ACTIONS},
-    "cnndm": {"topic": _CNN_TOPICS, "person": _CNN_PEOPLE, "place": _CNN_PLACES,
-              "event": ["e0", "e1", "e2", "e3"], "number": _CNN_NUMBERS},
-    "wp": {"genre": _WP_GENRES, "character": _WP_CHARS},
-    "quora": {"intent": _QUORA_INTENTS, "entity": _QUORA_ENTITIES},
-}
+FACTORS: dict[str, dict[str, list[str]]] = {t: {f.name: list(f.values) for f in tw.factors} for t, tw in TWINS.items()}
 
 
-# --------------------------------------------------------------------------- #
-# One generator per task: (rng) -> Example
-# --------------------------------------------------------------------------- #
+def draw_factors(task: str, r: random.Random) -> dict[str, int]:
+    """One draw of ``task``'s factors, each independently with its probabilities."""
+    return {f.name: r.choices(range(len(f.values)), weights=f.probs)[0] for f in TWINS[task].factors}
 
 
-def _yelp(r: random.Random) -> Example:
-    sent, topic = r.randrange(2), r.randrange(len(_YELP_TOPICS))
-    subjects, pos, neg = _YELP[_YELP_TOPICS[topic]]
-    adjs = pos if sent else neg
-    words: list[str] = []
-    if r.random() < 0.5:
-        words += r.choice(_YELP_OPEN[0 if sent else 1]) + [r.choice(["!", ","])]
-    for k in range(r.randint(1, 3)):
-        if k:
-            words += r.choice(_YELP_LINK).split()
-        subj = r.choice(subjects)
-        verb = "were" if subj.endswith("s") else "was"
-        words += subj.split() + [verb]
-        if r.random() < 0.5:
-            words.append(r.choice(_YELP_INTENS))
-        words += r.choice(adjs).split()
-    words.append(r.choice([".", "!"]) if sent else ".")
-    return Example(target=" ".join(words), factors={"sentiment": sent, "topic": topic})
+def factor_probability(task: str, factors: dict[str, int]) -> float:
+    """P(factors) under :func:`draw_factors`; a partial assignment gets its marginal probability
+    (the factors are drawn independently: the product of the given factors' probabilities)."""
+    twin = {f.name: f for f in TWINS[task].factors}
+    unknown = set(factors) - set(twin)
+    if unknown:
+        raise ValueError(f"unknown factor(s) {sorted(unknown)} for task {task!r}; known: {sorted(twin)}")
+    return math.prod(twin[name].probs[v] for name, v in factors.items())
 
 
-def _yahoo(r: random.Random) -> Example:
-    topic, length = r.randrange(len(_YAHOO_TOPICS)), r.randrange(len(_YAHOO_LEN))
-    vocab = _YAHOO[_YAHOO_TOPICS[topic]]
-    parts = [r.choice(_YAHOO_Q).format(a=r.choice(vocab), b=r.choice(vocab))]
-    for _ in range(_YAHOO_LEN[length]):
-        parts.append(r.choice(_YAHOO_A).format(a=r.choice(vocab), b=r.choice(vocab)))
-    return Example(target=" ".join(parts), factors={"topic": topic, "length": length})
+def render(task: str, factors: dict[str, int], r: random.Random) -> tuple[list[str] | None, list[str]]:
+    """The source and target segments (clauses / sentences) for ``factors``, noise from ``r``."""
+    return TWINS[task].render(factors, r)
 
 
-def _ptb(r: random.Random) -> Example:
-    template, tense = r.randrange(len(_PTB_TEMPLATES)), r.randrange(3)
-    sg, pl = (0, 1, 3)[tense], (0, 2, 3)[tense]  # indices into the verb-form tuples
-    verbs = {k: v[sg] for k, v in _PTB_VERBS.items()}
-    verbs.update({k + "_pl": v[pl] for k, v in _PTB_VERBS.items()})
-    co, co2 = r.sample(_PTB_COMPANIES, 2)
-    text = _PTB_TEMPLATES[template].format(co=co, co2=co2, period=r.choice(_PTB_PERIODS),
-                                           tail=r.choice(_PTB_TAILS), **verbs)
-    return Example(target=text, factors={"template": template, "tense": tense})
+def factor_info(task: str) -> dict:
+    """What ``info.json`` states about a twin's factors: ``factor_entropy_nats`` (H of the factors
+    a latent must carry: all of them for an unconditional twin, those absent from the source for a
+    conditional one -- the KL an ideal model reaches) and per factor ``n_values``,
+    ``entropy_nats``, ``in_source`` and the value names."""
+    factors = TWINS[task].factors
+    return {
+        "factor_entropy_nats": sum(f.entropy_nats for f in factors if not f.in_source),
+        "factors": {f.name: {"n_values": len(f.values), "entropy_nats": f.entropy_nats, "in_source": f.in_source,
+                             "values": list(f.values)} for f in factors},
+    }
 
 
-def _snli(r: random.Random) -> Example:
-    scene, subj, act = r.randrange(len(_SNLI_SCENES)), r.randrange(len(_SNLI_SUBJECTS)), r.randrange(len(_SNLI_ACTIONS))
-    action = _SNLI_ACTIONS[act]
-    if _SNLI_SUBJECTS[subj] in ("two women", "a group of people"):
-        action = action.replace("is ", "are ", 1)
-    s = f"{_SNLI_SUBJECTS[subj]}{r.choice(_SNLI_EXTRA)} {action} {_SNLI_SCENES[scene]}{r.choice(_SNLI_TIME)} ."
-    return Example(target=s, factors={"scene": scene, "subject": subj, "action": act})
-
-
-def _cnndm(r: random.Random) -> Example:
-    topic = r.randrange(len(_CNN_TOPICS))
-    person, place = r.randrange(len(_CNN_PEOPLE)), r.randrange(len(_CNN_PLACES))
-    event, number = r.randrange(4), r.randrange(len(_CNN_NUMBERS))
-    t = _CNN_TOPICS[topic]
-    p, pl, n = _CNN_PEOPLE[person], _CNN_PLACES[place], _CNN_NUMBERS[number]
-    lead, summ = _CNN_EVENTS[t][event]
-    back = r.sample(_CNN_BACKGROUND[t], r.randint(2, 4))
-    fill = r.sample(_CNN_FILLER, r.randint(2, 4))
-    body = [f"( cnn ) -- in {pl} on {r.choice(['monday', 'tuesday', 'friday', 'sunday'])} , "
-            f"{lead.format(p=p, n=n)} .",
-            *back[:1],
-            f"{p.split()[0]} told reporters in {pl} that the {n} figure was {r.choice(['correct', 'expected', 'a surprise'])} .",
-            *back[1:], *fill,
-            f"{p} is expected to speak again about the {t} story soon ."]
-    source = " ".join(body)
-    target = f"{summ.format(p=p, n=n)} in {pl} . {p} spoke about the {t} news ."
-    return Example(target=target, source=source,
-                   factors={"topic": topic, "person": person, "place": place, "event": event, "number": number})
-
-
-def _wp(r: random.Random) -> Example:
-    genre, char = r.randrange(len(_WP_GENRES)), r.randrange(len(_WP_CHARS))
-    g, c = _WP_GENRES[genre], _WP_CHARS[char]
-    prompt = _WP_PROMPTS[g].format(c=c)
-    cname = c.replace("a ", "the ", 1).replace("an ", "the ", 1)
-    sents = [s.replace("{C}", cname) for s in r.sample(_WP_STORY[g], r.randint(4, 6))]
-    paras = [f"{cname} had not expected this ."] + sents + [f"in the end , {cname} was never the same ."]
-    cut = r.randint(2, len(paras) - 2)
-    story = " ".join(paras[:cut]) + " <newline> <newline> " + " ".join(paras[cut:])
-    return Example(target=story, source=prompt, factors={"genre": genre, "character": char})
-
-
-def _quora(r: random.Random) -> Example:
-    intent, ent = r.randrange(len(_QUORA_INTENTS)), r.randrange(len(_QUORA_ENTITIES))
-    a, b = r.sample(_QUORA_TEMPLATES[_QUORA_INTENTS[intent]], 2)
-    e = _QUORA_ENTITIES[ent]
-    src = r.choice(_QUORA_PREFIX) + a.format(e=e)
-    tgt = r.choice(_QUORA_PREFIX) + b.format(e=e)
-    return Example(target=tgt, source=src, factors={"intent": intent, "entity": ent})
-
-
-_GENERATORS = {"yelp": _yelp, "yahoo": _yahoo, "ptb": _ptb, "snli": _snli, "cnndm": _cnndm, "wp": _wp,
-               "quora": _quora}
+def generate_example(task: str, r: random.Random) -> Example:
+    factors = draw_factors(task, r)
+    source, target = render(task, factors, r)
+    return Example(target=" ".join(target), source=None if source is None else " ".join(source), factors=factors)
 
 
 def generate_task(task: str, sizes: dict[str, int] | None = None, seed: int = 0) -> dict[str, list[Example]]:
@@ -362,9 +433,8 @@ def generate_task(task: str, sizes: dict[str, int] | None = None, seed: int = 0)
             raise ValueError(f"unknown split {k!r} in sizes; expected one of {', '.join(SPLITS)}")
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"sizes[{k!r}] must be a positive int, got {v!r}")
-    gen = _GENERATORS[task]
     out = {}
     for split in SPLITS:
         rng = random.Random(f"della-synthetic:{task}:{split}:{seed}")
-        out[split] = [gen(rng) for _ in range(sizes[split])]
+        out[split] = [generate_example(task, rng) for _ in range(sizes[split])]
     return out

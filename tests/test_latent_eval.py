@@ -126,3 +126,25 @@ def test_active_units_counts_dimensions_above_delta():
     assert out["au_joint@0.01"] == 2 and out["au_joint@0.2"] == 1
     assert out["au_per_group@0.01"] == [1, 1]
     assert out["au_per_group_mean@0.2"] == 0.5
+
+
+def test_factor_probe_reports_accuracy_and_chance_per_factor():
+    """The probe (della/evaluate.py) reads a factor that the posterior means encode and not one
+    they ignore; chance is the majority-class rate on the probe's test half."""
+    from della.evaluate import factor_probe
+
+    g = torch.Generator().manual_seed(0)
+    n = 400
+    coded = torch.randint(0, 4, (n,), generator=g)
+    ignored = torch.randint(0, 3, (n,), generator=g)
+    skewed = (torch.rand(n, generator=g) < 0.8).long()  # 80 % one class
+    means = torch.randn(n, 8, generator=g) * 0.1
+    means[:, 0] += coded.float() * 3
+    factors = [{"coded": int(a), "ignored": int(b), "skewed": int(c)} for a, b, c in zip(coded, ignored, skewed)]
+    probe = factor_probe(means, factors)
+    assert set(probe) == {"coded", "ignored", "skewed"}
+    assert probe["coded"]["accuracy"] == 1.0 and probe["coded"]["n_classes"] == 4
+    test_half = skewed[n // 2:]
+    assert probe["skewed"]["chance"] == pytest.approx(max((test_half == c).float().mean().item() for c in (0, 1)))
+    assert probe["ignored"]["accuracy"] < probe["ignored"]["chance"] + 0.15
+    assert factor_probe(means[:3], factors[:3]) == {}

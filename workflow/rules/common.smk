@@ -38,7 +38,7 @@ def code_hash(*patterns):
     return digest.hexdigest()[:16]
 
 
-CODE_DATA = code_hash("della/data.py", "della/synthetic.py")
+CODE_DATA = code_hash("della/tasks.py", "della/data.py", "della/synthetic.py")
 CODE_TOKENIZER = code_hash("della/tokenizer.py")
 # the code every model is made of: a change here reruns training and evaluation
 MODEL_CODE = ["della/backbone.py", "della/batch.py", "della/vae.py", "della/registry.py", "della/model.py",
