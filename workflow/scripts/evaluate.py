@@ -30,6 +30,8 @@ result = evaluate_run(
 )
 result.update(recipe=wc.recipe, model=run["model"], seed=int(wc.seed), objective=run["objective"],
               model_config=state["model_config"], data_source=info.get("source"),
-              synthetic=info.get("source") == "synthetic")
+              synthetic=info.get("source") == "synthetic",
+              # the run's budget: the same for every model of a task (train.steps)
+              train_steps=state.get("steps"), train_tokens=state.get("tokens"))
 save_metrics(Path(snakemake.output.metrics), result)  # noqa: F821
 print(json.dumps(result, indent=2))
