@@ -8,9 +8,12 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/plots.smk"
+include: "workflow/rules/study.smk"
 
 
 rule all:
     default_target: True
     input:
         TABLES,
+        PLOTS,

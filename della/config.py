@@ -111,3 +111,14 @@ def resolve_run(config: dict, recipe_name: str) -> RunSpec:
                    train=_merge(config.get("train") or {}, recipe.get("train")),
                    evaluate=_merge(config.get("evaluate") or {}, recipe.get("evaluate")),
                    has_latent=bool(model_cls.has_latent))
+
+
+def depth_recipes(depths, reductions) -> dict:
+    """The depth study's recipes (workflow/rules/study.smk, della/depth_study.py): DELLA at each
+    depth with a constant beta = 1 and no trick (no annealing, free bits or BoW), the KL reduced
+    over layers by ``mean`` (official code) or ``sum`` (paper Eq. 6)."""
+    return {f"della-depth{depth}-{reduction}": {
+        "model": "della", "model_config": {"n_layer": int(depth)},
+        "objective": {"beta_schedule": "constant", "beta_max": 1.0, "kl_reduction": reduction, "kl_groups": "all",
+                      "free_bits": 0.0, "bow_weight": 0.0}}
+        for depth in depths for reduction in reductions}

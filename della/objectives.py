@@ -25,9 +25,11 @@ Schedules of beta (``beta_schedule``):
 * ``linear``    — Bowman et al. 2016: 0 → ``beta_max`` linearly over the first ``anneal_fraction``
   of training, then constant;
 * ``cyclical``  — Fu et al. 2019 as in the DELLA paper and official train.py: each period
-  (``cycle_epochs`` epochs) holds ``beta_min`` = 1e-5 for its first half, rises linearly to
-  ``beta_max`` over the next quarter and stays there for the last quarter; the number of periods
-  is rounded so that training ends at the end of one;
+  holds ``beta_min`` = 1e-5 for its first half, rises linearly to ``beta_max`` over the next
+  quarter and stays there for the last quarter. ``cycles: N`` splits the run's step budget into
+  N equal periods (so the schedule completes the same way for every model of a task); without
+  it a period is ``cycle_epochs`` epochs (the paper: 2), rounded so that training ends at the
+  end of one;
 * ``optimus``   — Li et al. 2020: 0 for the first half of training, linear to ``beta_max`` over
   the next quarter, then constant.
 """
@@ -47,6 +49,7 @@ class ObjectiveConfig:
     beta_max: float = 1.0
     beta_min: float = 1e-5  # the official code's beta_0 during the flat part of a cycle
     cycle_epochs: float = 2.0
+    cycles: int | None = None  # cyclical: periods over the whole step budget (overrides cycle_epochs)
     anneal_fraction: float = 0.5
     kl_reduction: str = "mean"  # mean (official code) | sum (paper Eq. 6)
     kl_groups: str = "all"  # all | first | last
@@ -60,6 +63,8 @@ class ObjectiveConfig:
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"objective.{key} = {getattr(self, key)!r}; expected one of {allowed}")
+        if self.cycles is not None and (not isinstance(self.cycles, int) or self.cycles < 1):
+            raise ValueError(f"objective.cycles = {self.cycles!r}; expected a positive integer (or null)")
 
     @classmethod
     def from_dict(cls, values: dict) -> "ObjectiveConfig":
@@ -86,8 +91,10 @@ def beta_at(cfg: ObjectiveConfig, step: int, total_steps: int, steps_per_epoch: 
             return 0.0
         return cfg.beta_max * min(1.0, (progress - 0.5) / 0.25)
     # cyclical
-    epochs = total_steps / max(steps_per_epoch, 1)
-    n_cycles = max(1, round(epochs / cfg.cycle_epochs))
+    if cfg.cycles is not None:
+        n_cycles = cfg.cycles
+    else:
+        n_cycles = max(1, round(total_steps / max(steps_per_epoch, 1) / cfg.cycle_epochs))
     period = total_steps / n_cycles
     phase = (step % period) / period
     if phase < 0.5:
@@ -124,7 +131,10 @@ def training_loss(out, cfg: ObjectiveConfig, beta: float) -> tuple[torch.Tensor,
     if out.kl is not None:
         kl = kl_term(out.kl, cfg)
         loss = loss + beta * kl
-        logs["kl"] = out.kl.sum(-1).sum(-1).mean().item()  # total KL summed over groups, unmodified
+        per_group = out.kl.sum(-1).mean(0)  # [L] KL of each latent group (DELLA: each layer), per sentence
+        logs["kl"] = per_group.sum().item()  # total KL summed over groups, unmodified
+        if per_group.numel() > 1:
+            logs.update({f"kl_group{i}": value for i, value in enumerate(per_group.tolist())})
         logs["kl_term"] = kl.item()
         if cfg.bow_weight > 0:
             if out.bow_ll is None:

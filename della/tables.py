@@ -5,8 +5,11 @@
 * ``conditional.{csv,md}`` — paper tables 2 and 9 (CNN/DM, WritingPrompts, Quora): BLEU, ROUGE-1/2/L,
   (BERTScore), Self-BLEU, Dist, JS, KL, AU.
 
-The CSV holds every scalar of every run's metrics.json (averaged over seeds, with ``n_seeds``) and
-a ``paper_<column>`` beside each column the paper reports; the Markdown shows ``ours (paper)``.
+The CSV holds every scalar of every run's metrics.json over the seeds of the run as ``<key>_mean``
+and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``, and a
+``paper_<column>`` beside each column the paper reports; the Markdown shows ``mean ± std (paper)``.
+On synthetic twins a reference row ``H(factors)`` gives the entropy of the generating factors in
+its KL column (``info.json``): the KL of a model whose z encodes exactly the factors.
 Conventions (stated again in the Markdown): PPL per scored token, importance-weighted, latent
 terms summed over layers (paper Eq. 6; the official mean-over-layers variant is in the CSV as
 ``ppl_official_mean``); -ELBO and KL in nats per sentence, KL summed over layers; AU at delta 0.2,
@@ -32,6 +35,7 @@ UNCONDITIONAL_COLUMNS = {
     "KL": ("kl", "kl"),
     "MI": ("mi", "mi"),
     "AU": ("au_per_group_mean@0.2", "au"),
+    "Probe": ("probe_accuracy", "probe_accuracy"),  # synthetic twins only: mean factor-probe accuracy
     "BLEU": ("bleu", "bleu"),
     "CND": ("cnd", "cnd"),
     "MAUVE": ("mauve", "mauve"),
@@ -55,11 +59,23 @@ CONDITIONAL_COLUMNS = {
 PAPER_ALIASES = {"lm": ["gpt2"]}
 
 
+KEYS = ("task", "recipe", "model", "seed", "synthetic")
+REFERENCE_RECIPE = "H(factors)"
+
+
 def _scalars(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    probe = metrics.get("factor_probe") or {}
+    if probe:  # per factor, and the mean over factors (chance: the majority-class rate)
+        for factor, figures in probe.items():
+            out[f"probe_{factor}"] = figures["accuracy"]
+        out["probe_accuracy"] = sum(f["accuracy"] for f in probe.values()) / len(probe)
+        out["probe_chance"] = sum(f.get("chance", f.get("majority", float("nan"))) for f in probe.values()) / len(probe)
+    return out
 
 
-def load_runs(metric_files) -> pd.DataFrame:
+def load_seed_runs(metric_files) -> pd.DataFrame:
+    """One row per metrics.json (task, recipe, model, seed, synthetic and every scalar)."""
     rows = []
     for path in metric_files:
         m = json.loads(Path(path).read_text())
@@ -67,13 +83,45 @@ def load_runs(metric_files) -> pd.DataFrame:
                      "synthetic": bool(m.get("synthetic")), **_scalars(m)})
     if not rows:
         raise ValueError("no metrics.json files to tabulate")
-    df = pd.DataFrame(rows)
-    numeric = [c for c in df.columns if c not in ("task", "recipe", "model", "seed", "synthetic")]
+    return pd.DataFrame(rows)
+
+
+def aggregate_seeds(df: pd.DataFrame) -> pd.DataFrame:
+    """Seeds of one (task, recipe, model) -> ``<key>_mean``, ``<key>_std`` (ddof 1; NaN with one
+    seed) and ``n_seeds``."""
+    numeric = [c for c in df.columns if c not in KEYS]
     grouped = df.groupby(["task", "recipe", "model"], sort=False)
-    out = grouped[numeric].mean()
+    mean = grouped[numeric].mean().add_suffix("_mean")
+    std = grouped[numeric].std(ddof=1).add_suffix("_std")
+    out = pd.concat([mean, std], axis=1)[[f"{c}_{s}" for c in numeric for s in ("mean", "std")]]
     out["n_seeds"] = grouped["seed"].nunique()
     out["synthetic"] = grouped["synthetic"].any()
     return out.reset_index()
+
+
+def load_runs(metric_files) -> pd.DataFrame:
+    """Every run's scalars, aggregated over its seeds (see ``aggregate_seeds``)."""
+    return aggregate_seeds(load_seed_runs(metric_files))
+
+
+def reference_rows(info_files) -> pd.DataFrame:
+    """``H(factors)`` rows from the twins' info.json (``factor_entropy_nats``); none for real data."""
+    rows = []
+    for path in info_files or []:
+        info = json.loads(Path(path).read_text())
+        if info.get("factor_entropy_nats") is not None:
+            rows.append({"task": info.get("task", Path(path).parent.name), "recipe": REFERENCE_RECIPE,
+                         "model": "reference", "kl_mean": float(info["factor_entropy_nats"]), "n_seeds": 0,
+                         "synthetic": True})
+    return pd.DataFrame(rows)
+
+
+def format_cell(row, key: str) -> str:
+    """``mean ± std`` of ``key`` in an aggregated row (just the mean with one seed)."""
+    mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
+    if mean is None or pd.isna(mean):
+        return "–"
+    return f"{mean:.2f}" if std is None or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
 
 
 def paper_value(paper: pd.DataFrame, task: str, recipe: str, metric: str):
@@ -96,14 +144,14 @@ def build_table(runs: pd.DataFrame, paper: pd.DataFrame, tasks, columns) -> tupl
     sub = sub.sort_values(["task", "recipe"], kind="stable")
     for col, (_, paper_metric) in columns.items():
         sub[f"paper_{paper_metric}"] = [paper_value(paper, t, r, paper_metric) for t, r in zip(sub.task, sub.recipe)]
-    shown = [c for c, (key, pm) in columns.items() if key in sub.columns or sub[f"paper_{pm}"].notna().any()]
+    shown = [c for c, (key, pm) in columns.items()
+             if f"{key}_mean" in sub.columns or sub[f"paper_{pm}"].notna().any()]
     lines = ["| task | model | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for _, row in sub.iterrows():
         cells = []
         for col in shown:
             key, pm = columns[col]
-            ours = row[key] if key in sub.columns else None
-            cells.append(f"{_fmt(ours)} ({_fmt(row[f'paper_{pm}'])})")
+            cells.append(f"{format_cell(row, key)} ({_fmt(row[f'paper_{pm}'])})")
         lines.append(f"| {row.task} | {row.recipe} | " + " | ".join(cells) + " |")
     return sub, "\n".join(lines)
 
@@ -114,10 +162,13 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_tables(metric_files, out_dir, paper_csv) -> None:
+def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(metric_files)
+    references = reference_rows(info_files)
+    if len(references):  # only for tasks that have runs
+        runs = pd.concat([runs, references[references.task.isin(runs.task)]], ignore_index=True)
     paper = pd.read_csv(paper_csv)
     for kind, tasks, columns in (("unconditional", UNCONDITIONAL_TASKS, UNCONDITIONAL_COLUMNS),
                                  ("conditional", CONDITIONAL_TASKS, CONDITIONAL_COLUMNS)):
@@ -126,7 +177,7 @@ def write_tables(metric_files, out_dir, paper_csv) -> None:
         title = f"# {kind.capitalize()} tasks" + (
             " — SYNTHETIC demo data (offline twins of the tasks; not comparable with the paper's numbers)"
             if synthetic else "")
-        note = ("Cells: ours (paper). " + __doc__.split("Conventions (stated again in the Markdown): ")[1]
+        note = ("Cells: ours as mean ± std over seeds (paper). " + __doc__.split("Conventions (stated again in the Markdown): ")[1]
                 .split('"""')[0].strip().replace("\n", " "))
         body = md if len(table) else "_no runs of this kind in the config_"
         _atomic_write(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}\n")

@@ -34,6 +34,9 @@ from della.registry import build_model
 
 TRAIN_DEFAULTS = {
     "epochs": 4,
+    # optimiser steps of the run; when set it replaces `epochs` (the data is reshuffled every epoch and
+    # training stops after exactly this many steps), so that every model of a task gets the same budget
+    "steps": None,
     "batch_size": 32,
     "grad_accum": 1,
     "lr": 1e-3,
@@ -160,19 +163,20 @@ def _train_process(rank: int, world: int, job: dict) -> None:
     if n_batches == 0:
         raise ValueError(f"{len(encoded)} training examples make fewer batches than train.devices = {world}")
     steps_per_epoch = max(1, n_batches // cfg["grad_accum"])
-    total_steps = steps_per_epoch * cfg["epochs"]
+    total_steps = int(cfg["steps"]) if cfg["steps"] else steps_per_epoch * cfg["epochs"]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / cfg["warmup_steps"]) if cfg["warmup_steps"] else 1.0)
 
     ckpt_path = out_dir / "checkpoint.pt"
     log_path = out_dir / "train_log.csv"
-    step, epoch, batch_in_epoch = 0, 0, 0
+    step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
     if ckpt_path.exists():  # resume where a killed job stopped
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        tokens = state.get("tokens", 0)
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
@@ -187,20 +191,22 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             return
         atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch,
-                           "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
+                           "batch_in_epoch": batch_in_epoch, "tokens": tokens, "torch_rng": torch.get_rng_state(),
                            "python_rng": random.getstate(),
                            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None},
                           ckpt_path)
         write_log()
 
-    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s"]
+    fieldnames = ["step", "epoch", "tokens", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s"]
 
     def write_log():
         if rank != 0:
             return
+        # the per-group KL columns (kl_group0, kl_group1, ...: DELLA's layers) follow the fixed ones
+        extra = sorted({key for row in log_rows for key in row} - set(fieldnames))
         tmp = log_path.with_name(log_path.name + ".tmp")
         with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=fieldnames + extra, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(log_rows)
         os.replace(tmp, log_path)
@@ -208,12 +214,12 @@ def _train_process(rank: int, world: int, job: dict) -> None:
     use_bf16 = cfg["precision"] == "bf16" and device.type == "cuda"
     bar = tqdm(total=total_steps, initial=step, desc=f"train {model_name}", disable=not progress, unit="step")
     model.train()
-    while epoch < cfg["epochs"]:
+    while step < total_steps:
         # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
         order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
         batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist())[rank::world]
         usable = steps_per_epoch * cfg["grad_accum"]
-        while batch_in_epoch < usable:
+        while batch_in_epoch < usable and step < total_steps:
             t0 = time.perf_counter()
             beta = beta_at(objective, step, total_steps, steps_per_epoch)
             optimizer.zero_grad(set_to_none=True)
@@ -237,21 +243,30 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             optimizer.step()
             scheduler.step()
             step += 1
-            acc_logs.update(step=step, epoch=epoch, lr=scheduler.get_last_lr()[0],
+            if world > 1:  # the budget counts the tokens of every process
+                import torch.distributed as dist
+
+                n_tok_all = torch.tensor(n_tok, device=device)
+                dist.all_reduce(n_tok_all)
+                n_tok = int(n_tok_all)
+            tokens += n_tok
+            acc_logs.update(step=step, epoch=epoch, tokens=tokens, lr=scheduler.get_last_lr()[0],
                             tokens_per_s=n_tok / (time.perf_counter() - t0))
             log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
             bar.update(1)
             bar.set_postfix(loss=f"{acc_logs['loss']:.2f}", kl=f"{acc_logs.get('kl', 0):.2f}", beta=f"{beta:.2f}")
             if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
                 save_checkpoint()
-        epoch += 1
-        batch_in_epoch = 0
+        if batch_in_epoch >= usable:
+            epoch += 1
+            batch_in_epoch = 0
         save_checkpoint()
     bar.close()
 
     if rank == 0:
         atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
-                           "objective": objective.to_dict(), "train": cfg, "state_dict": model.state_dict()},
+                           "objective": objective.to_dict(), "train": cfg, "steps": step, "tokens": tokens,
+                           "state_dict": model.state_dict()},
                           out_dir / "model.pt")
         write_log()
         ckpt_path.unlink(missing_ok=True)

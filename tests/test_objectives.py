@@ -77,3 +77,15 @@ def test_bad_objective_names_the_key():
         ObjectiveConfig(beta_schedule="sigmoid")
     with pytest.raises(ValueError, match="unknown objective key"):
         ObjectiveConfig.from_dict({"beta": 1})
+
+
+def test_cycles_split_the_step_budget():
+    cfg = ObjectiveConfig(beta_schedule="cyclical", cycles=4)
+    # 1000 steps in 4 periods of 250, whatever the epoch length
+    for steps_per_epoch in (7, 100, 1000):
+        betas = [beta_at(cfg, s, 1000, steps_per_epoch) for s in range(1000)]
+        assert betas[124] == pytest.approx(1e-5) and betas[250] == pytest.approx(1e-5)
+        assert betas[249] == 1.0 and betas[999] == 1.0
+        assert betas[187] == pytest.approx(1e-5 + (1 - 1e-5) * (187 - 125) / 62.5)  # rising over 125..187.5
+    with pytest.raises(ValueError, match="cycles"):
+        ObjectiveConfig(beta_schedule="cyclical", cycles=0)

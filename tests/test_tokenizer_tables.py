@@ -60,10 +60,34 @@ def test_tables_put_the_paper_beside_ours(tmp_path):
             runs.append(path)
     write_tables(runs, tmp_path / "tables", paper_csv=REPO / "config" / "paper_numbers.csv")
     table = pd.read_csv(tmp_path / "tables" / "unconditional.csv").set_index("recipe")
-    assert table.loc["della", "ppl"] == pytest.approx(12.0)  # mean over the two seeds
+    assert table.loc["della", "ppl_mean"] == pytest.approx(12.0)  # mean over the two seeds
+    assert table.loc["della", "ppl_std"] == pytest.approx(2 ** 0.5)  # sample std of 11 and 13
     assert table.loc["della", "n_seeds"] == 2
     assert table.loc["della", "paper_ppl"] == pytest.approx(12.35)
     assert table.loc["lm", "paper_ppl"] == pytest.approx(22.13)  # our lm is compared with GPT-2
     md = (tmp_path / "tables" / "unconditional.md").read_text()
-    assert "| yelp | della | 12.00 (12.35) |" in md and "SYNTHETIC" not in md
+    assert "| yelp | della | 12.00 ± 1.41 (12.35) |" in md and "SYNTHETIC" not in md
     assert "_no runs" in (tmp_path / "tables" / "conditional.md").read_text()
+
+
+def test_tables_show_the_factor_entropy_and_the_probe(tmp_path):
+    """Synthetic twins: the H(factors) reference row (info.json) and the mean factor-probe accuracy;
+    one seed shows the mean alone. An info.json without the entropy adds no row."""
+    metrics = {"task": "ptb", "recipe": "della", "model": "della", "seed": 0, "synthetic": True, "ppl": 9.0,
+               "kl": 3.0, "factor_probe": {"topic": {"accuracy": 0.8, "chance": 0.25},
+                                           "tense": {"accuracy": 0.6, "chance": 0.5}}}
+    (tmp_path / "m.json").write_text(json.dumps(metrics))
+    (tmp_path / "ptb").mkdir()
+    (tmp_path / "ptb" / "info.json").write_text(json.dumps({"source": "synthetic", "factor_entropy_nats": 6.5}))
+    (tmp_path / "yelp").mkdir()
+    (tmp_path / "yelp" / "info.json").write_text(json.dumps({"source": "synthetic"}))
+    write_tables([tmp_path / "m.json"], tmp_path / "tables", paper_csv=REPO / "config" / "paper_numbers.csv",
+                 info_files=[tmp_path / "ptb" / "info.json", tmp_path / "yelp" / "info.json"])
+    table = pd.read_csv(tmp_path / "tables" / "unconditional.csv").set_index("recipe")
+    assert table.loc["H(factors)", "kl_mean"] == 6.5 and len(table) == 2
+    assert table.loc["della", "probe_accuracy_mean"] == pytest.approx(0.7)
+    assert table.loc["della", "probe_chance_mean"] == pytest.approx(0.375)
+    assert table.loc["della", "n_seeds"] == 1 and pd.isna(table.loc["della", "kl_std"])
+    md = (tmp_path / "tables" / "unconditional.md").read_text()
+    assert "| ptb | H(factors) | – (–) | – (–) | 6.50 (–) |" in md
+    assert "| ptb | della | 9.00 (10.28) |" in md and "| 0.70 (–) |" in md  # paper: DELLA on PTB

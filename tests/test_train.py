@@ -119,3 +119,24 @@ def test_data_parallel_training_on_two_processes(tmp_path, data):
     assert len(rows) == 2 * (5 // 2)  # 40 examples / batch 8 = 5 batches -> 2 per process per epoch, 2 epochs
     model, _ = load_trained(path, device=torch.device("cpu"))
     assert model.n_groups == 2 and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_step_budget_is_the_same_for_every_model(tmp_path, data):
+    """`train.steps` fixes the optimiser steps (and so the tokens) whatever the model; the data is
+    reshuffled every epoch and the run stops mid-epoch when the budget is spent. DELLA logs its KL
+    per layer."""
+    examples, tok = data
+    logs = {}
+    for name in ("lm", "della"):
+        path = train_run(model_name=name, model_kwargs=SIZES, objective=ObjectiveConfig(beta_schedule="cyclical", cycles=2),
+                         train_cfg={**TRAIN, "steps": 13}, tokenizer=tok, train_examples=examples,
+                         out_dir=tmp_path / name, seed=3, progress=False)
+        state = torch.load(path, weights_only=False)
+        assert state["steps"] == 13
+        logs[name] = list(csv.DictReader((tmp_path / name / "train_log.csv").open()))
+    assert [int(r["step"]) for r in logs["della"]] == list(range(1, 14))
+    assert [r["tokens"] for r in logs["lm"]] == [r["tokens"] for r in logs["della"]]  # same batches, same tokens
+    assert int(logs["della"][-1]["epoch"]) == 2  # 5 steps per epoch: the budget ends in the third epoch
+    della = logs["della"]
+    assert float(della[0]["kl"]) == pytest.approx(float(della[0]["kl_group0"]) + float(della[0]["kl_group1"]), abs=1e-4)
+    assert "kl_group0" not in logs["lm"][0]

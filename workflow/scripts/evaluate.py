@@ -1,6 +1,7 @@
 """Snakemake script: evaluate one trained run into metrics.json and samples.jsonl."""
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
@@ -12,6 +13,9 @@ from della.data import TASKS, read_jsonl  # noqa: E402
 from della.evaluate import evaluate_run, save_metrics  # noqa: E402
 from della.tokenizer import TextTokenizer  # noqa: E402
 from della.train import TRAIN_DEFAULTS, load_trained  # noqa: E402
+
+# CPU seconds from interpreter start to here: the per-job import overhead (benchmarks/bench_default_run.py)
+print(f"[timing] imports_cpu_s={time.process_time():.3f}")
 
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 run = snakemake.params.run  # noqa: F821
@@ -30,6 +34,9 @@ result = evaluate_run(
 )
 result.update(recipe=wc.recipe, model=run["model"], seed=int(wc.seed), objective=run["objective"],
               model_config=state["model_config"], data_source=info.get("source"),
-              synthetic=info.get("source") == "synthetic")
+              synthetic=info.get("source") == "synthetic",
+              # the run's budget: the same for every model of a task (train.steps)
+              train_steps=state.get("steps"), train_tokens=state.get("tokens"))
 save_metrics(Path(snakemake.output.metrics), result)  # noqa: F821
 print(json.dumps(result, indent=2))
+print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process

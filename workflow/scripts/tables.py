@@ -8,4 +8,5 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
 from della.tables import write_tables  # noqa: E402
 
 out = Path(snakemake.output[0]).parent  # noqa: F821
-write_tables(snakemake.input.metrics, out, paper_csv=snakemake.params.paper)  # noqa: F821
+write_tables(snakemake.input.metrics, out, paper_csv=snakemake.params.paper,  # noqa: F821
+             info_files=snakemake.input.info)  # noqa: F821

@@ -1,6 +1,7 @@
 """Snakemake script: train one run (task x recipe x seed)."""
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
@@ -10,6 +11,9 @@ from della.data import read_jsonl  # noqa: E402
 from della.objectives import ObjectiveConfig  # noqa: E402
 from della.tokenizer import TextTokenizer  # noqa: E402
 from della.train import train_run  # noqa: E402
+
+# CPU seconds from interpreter start to here: the per-job import overhead (benchmarks/bench_default_run.py)
+print(f"[timing] imports_cpu_s={time.process_time():.3f}")
 
 run = snakemake.params.run  # noqa: F821
 print(json.dumps(run, indent=2))
@@ -24,3 +28,4 @@ train_run(
     seed=int(snakemake.wildcards.seed),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
 )
+print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process

@@ -1,0 +1,129 @@
+"""Wall time of a whole run of the workflow and where it goes, per rule.
+
+    python benchmarks/bench_default_run.py --run                      # snakemake --cores 2 all --forceall, timed
+    python benchmarks/bench_default_run.py                            # read the last run's results only
+    python benchmarks/bench_default_run.py --run --configfile config/smoke.yaml --config 'tasks=[ptb]'
+
+Sources: Snakemake's benchmark TSVs (``results/benchmarks/{rule}/...tsv``: wall seconds ``s`` and
+``cpu_time`` of each job, the latter sampled and so short for short jobs), the ``[timing]`` lines
+that the train and evaluate scripts write to their logs (``imports_cpu_s``: CPU seconds from
+interpreter start to the end of the imports; ``cpu_s``: the whole job, used instead of the TSV's) and
+the Snakemake log of the last run (first to last timestamp) for its wall time when not ``--run``.
+The table gives per rule: jobs, summed and mean wall seconds, summed CPU seconds, and the mean
+import CPU seconds of a job; ``CPU / cores`` is the wall time a perfectly packed schedule would
+take on that many cores (a lower bound; measure the real one with ``--run`` on an idle machine).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TIMING = re.compile(r"\[timing\] imports_cpu_s=([0-9.]+)")
+JOB_CPU = re.compile(r"\[timing\] cpu_s=([0-9.]+)")
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+
+
+def results_dir(configfile: Path, overrides: list[str]) -> Path:
+    results = yaml.safe_load(configfile.read_text())["results_dir"]
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key == "results_dir":
+            results = value
+    return Path(results)
+
+
+def job_table(results: Path) -> pd.DataFrame:
+    """One row per job: rule, wall seconds, CPU seconds, import CPU seconds (train / evaluate)."""
+    rows = []
+    bench = results / "benchmarks"
+    for tsv in sorted(bench.rglob("*.tsv")):
+        rel = tsv.relative_to(bench)
+        rule = rel.parts[0] if len(rel.parts) > 1 else tsv.stem
+        frame = pd.read_csv(tsv, sep="\t")
+        log = results / "logs" / rel.with_suffix(".log")
+        imports, cpu = None, float(frame["cpu_time"].iloc[-1])
+        if log.exists():
+            text = log.read_text(errors="replace")
+            hit, job_cpu = TIMING.search(text), JOB_CPU.search(text)
+            imports = float(hit.group(1)) if hit else None
+            cpu = float(job_cpu.group(1)) if job_cpu else cpu  # exact, where the script reports it
+        rows.append({"rule": rule, "job": str(rel.with_suffix("")), "wall_s": float(frame["s"].iloc[-1]),
+                     "cpu_s": cpu, "import_cpu_s": imports})
+    if not rows:
+        raise SystemExit(f"no benchmark files under {bench}: run the workflow first (or pass --run)")
+    return pd.DataFrame(rows)
+
+
+def last_run_wall(workdir: Path) -> float | None:
+    """Wall seconds of the newest Snakemake log under .snakemake/log (first to last timestamp)."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    if not logs:
+        return None
+    stamps = [datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
+              for line in logs[-1].read_text().splitlines() if (m := STAMP.match(line.strip()))]
+    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else None
+
+
+def summary(jobs: pd.DataFrame) -> pd.DataFrame:
+    grouped = jobs.groupby("rule", sort=False)
+    out = pd.DataFrame({"jobs": grouped.size(), "wall_s_sum": grouped.wall_s.sum(),
+                        "wall_s_mean": grouped.wall_s.mean(), "cpu_s_sum": grouped.cpu_s.sum(),
+                        "import_cpu_s_mean": grouped.import_cpu_s.mean()})
+    order = ["prepare_data", "tokenizer", "train", "evaluate", "tables", "plots"]
+    out = out.reindex([r for r in order if r in out.index] + [r for r in out.index if r not in order])
+    out.loc["total"] = [out.jobs.sum(), out.wall_s_sum.sum(), jobs.wall_s.mean(), out.cpu_s_sum.sum(),
+                        jobs.import_cpu_s.mean()]
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", action="store_true", help="run `snakemake all --forceall` first and time it")
+    parser.add_argument("--configfile", default="config/config.yaml")
+    parser.add_argument("--config", nargs="*", default=[], help="snakemake --config overrides")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--workdir", default=str(REPO), help="the project folder (default: this checkout)")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    configfile = workdir / args.configfile
+    results = workdir / results_dir(configfile, args.config)
+    wall = None
+    if args.run:
+        cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "all", "--forceall",
+               "--configfile", args.configfile] + (["--config", *args.config] if args.config else [])
+        print("$", " ".join(cmd), flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
+            return proc.returncode
+    else:
+        wall = last_run_wall(workdir)
+    jobs = job_table(results)
+    table = summary(jobs)
+    print(f"results: {results}")
+    print(table.to_string(float_format=lambda x: f"{x:.2f}"))
+    cpu = table.loc["total", "cpu_s_sum"]
+    print(f"\nCPU seconds, all jobs: {cpu:.1f}  ->  CPU / {args.cores} cores = {cpu / args.cores / 60:.1f} min "
+          "(a perfectly packed schedule; lower bound of the wall time)")
+    imports = jobs.import_cpu_s.dropna()
+    if len(imports):
+        print(f"imports: {imports.sum():.1f} CPU s in {len(imports)} train / evaluate jobs "
+              f"({imports.mean():.2f} s per job, {imports.sum() / max(cpu, 1e-9):.0%} of all CPU)")
+    if wall is not None:
+        print(f"wall time of the {'timed' if args.run else 'last logged'} run: {wall:.0f} s = {wall / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
