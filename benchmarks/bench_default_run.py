@@ -64,13 +64,17 @@ def job_table(results: Path) -> pd.DataFrame:
 
 
 def last_run_wall(workdir: Path) -> float | None:
-    """Wall seconds of the newest Snakemake log under .snakemake/log (first to last timestamp)."""
-    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
-    if not logs:
-        return None
-    stamps = [datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
-              for line in logs[-1].read_text().splitlines() if (m := STAMP.match(line.strip()))]
-    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else None
+    """Wall seconds of the newest Snakemake log under .snakemake/log that ran jobs to the end
+    (first to last timestamp; a later `--report` or dry run writes a log without jobs)."""
+    for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
+        text = log.read_text(errors="replace")
+        if "steps (100%) done" not in text:
+            continue
+        stamps = [datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
+                  for line in text.splitlines() if (m := STAMP.match(line.strip()))]
+        if len(stamps) > 1:
+            return (stamps[-1] - stamps[0]).total_seconds()
+    return None
 
 
 def summary(jobs: pd.DataFrame) -> pd.DataFrame:

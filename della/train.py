@@ -197,7 +197,7 @@ def _train_process(rank: int, world: int, job: dict) -> None:
                           ckpt_path)
         write_log()
 
-    fieldnames = ["step", "epoch", "tokens", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s"]
+    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens", "tokens_per_s"]
 
     def write_log():
         if rank != 0:
