@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from della.backbone import ModelConfig
 from della.batch import collate, encode_example
+from della.pretrained import architectures_only, format_initialisation, pretrained_configs
 from della.objectives import ObjectiveConfig, beta_at, training_loss
 from della.registry import build_model
 
@@ -73,14 +74,24 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def encode_examples(tokenizer, examples, max_length: int, max_source_length: int):
-    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length) for ex in examples]
+def encode_examples(tokenizer, examples, max_length: int, max_source_length: int, encoder_tokenizer=None):
+    """``encoder_tokenizer``: the model's own encoder tokenizer (``model.encoder_tokenizer``, e.g.
+    Optimus with a pretrained BERT), which adds a second id sequence per example."""
+    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length, encoder_tokenizer)
+            for ex in examples]
 
 
-def make_batches(encoded, batch_size: int, pad_id: int, order=None):
+def make_batches(encoded, batch_size: int, pad_id: int, order=None, encoder_pad_id: int = 0):
     order = range(len(encoded)) if order is None else order
     order = list(order)
-    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id, encoder_pad_id)
+            for s in range(0, len(order), batch_size)]
+
+
+def encoder_pad_id(model) -> int:
+    """Padding id of the model's own encoder tokenizer (0 when it has none; then unused)."""
+    enc_tok = getattr(model, "encoder_tokenizer", None)
+    return enc_tok.pad_token_id if enc_tok is not None and enc_tok.pad_token_id is not None else 0
 
 
 def seed_everything(seed: int) -> None:
@@ -89,14 +100,18 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
-    """ModelConfig for a tokenizer; with a pretrained GPT-2 its sizes come from the checkpoint's config
+    """ModelConfig for a tokenizer; with a pretrained GPT-2 / BART its sizes come from the checkpoint's config
     (so that the saved config rebuilds the same shapes without the checkpoint)."""
     kwargs = dict(model_kwargs)
     if kwargs.get("pretrained"):
         from transformers import AutoConfig
 
         pre = AutoConfig.from_pretrained(kwargs["pretrained"])
-        kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
+        if pre.model_type == "bart":  # BART: d_model, encoder/decoder layers and heads
+            kwargs.update(n_layer=pre.decoder_layers, n_embd=pre.d_model, n_head=pre.decoder_attention_heads,
+                          n_positions=pre.max_position_embeddings)
+        else:  # GPT-2
+            kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
     return ModelConfig(vocab_size=tokenizer.vocab_size, **tokenizer.special_ids(), **kwargs)
 
 
@@ -150,6 +165,8 @@ def _train_process(rank: int, world: int, job: dict) -> None:
     seed_everything(seed)
     model_cfg = build_model_config(job["model_kwargs"], tokenizer)
     model = build_model(model_name, model_cfg).to(device)
+    if rank == 0:  # which tensors came from a checkpoint and which are "newly initialised" (della/pretrained.py)
+        print(format_initialisation(model), flush=True)
     trained = model  # what the forward pass goes through: the model, or its DDP wrapper
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -158,7 +175,8 @@ def _train_process(rank: int, world: int, job: dict) -> None:
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                           find_unused_parameters=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    encoded = encode_examples(tokenizer, job["train_examples"], cfg["max_length"], cfg["max_source_length"])
+    encoded = encode_examples(tokenizer, job["train_examples"], cfg["max_length"], cfg["max_source_length"],
+                              getattr(model, "encoder_tokenizer", None))
     n_batches = math.ceil(len(encoded) / cfg["batch_size"]) // world  # batches of this process per epoch
     if n_batches == 0:
         raise ValueError(f"{len(encoded)} training examples make fewer batches than train.devices = {world}")
@@ -217,7 +235,8 @@ def _train_process(rank: int, world: int, job: dict) -> None:
     while step < total_steps:
         # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
         order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist())[rank::world]
+        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist(),
+                               encoder_pad_id(model))[rank::world]
         usable = steps_per_epoch * cfg["grad_accum"]
         while batch_in_epoch < usable and step < total_steps:
             t0 = time.perf_counter()
@@ -266,7 +285,7 @@ def _train_process(rank: int, world: int, job: dict) -> None:
     if rank == 0:
         atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
                            "objective": objective.to_dict(), "train": cfg, "steps": step, "tokens": tokens,
-                           "state_dict": model.state_dict()},
+                           "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model)},
                           out_dir / "model.pt")
         write_log()
         ckpt_path.unlink(missing_ok=True)
@@ -277,8 +296,9 @@ def load_trained(model_path: Path, device=None):
     device = device or pick_device()
     state = torch.load(model_path, map_location=device, weights_only=False)
     cfg = ModelConfig(**state["model_config"])
-    cfg.pretrained = None  # the weights are in state_dict; do not fetch the checkpoint again
-    model = build_model(state["model_name"], cfg).to(device)
+    # the weights are in state_dict: rebuild pretrained backbones from their saved configs, not the checkpoint
+    with architectures_only(state.get("pretrained_configs", {})):
+        model = build_model(state["model_name"], cfg).to(device)
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model, state
