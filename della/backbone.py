@@ -34,7 +34,8 @@ class ModelConfig:
     n_positions: int = 512
     dropout: float = 0.1
     latent_size: int = 32
-    pretrained: str | None = None  # a local folder or hub name of a GPT-2 checkpoint (paper scale)
+    pretrained: str | None = None  # a local folder or hub name of a GPT-2 (BART) checkpoint (paper scale)
+    backbone: str = "gpt2"  # gpt2 | bart (DELLA on BART: the della-bart model, della/model.py)
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2

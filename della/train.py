@@ -11,6 +11,12 @@ Several GPUs (``train.devices: N``): the run spawns N processes that train one m
 PyTorch's DistributedDataParallel (NCCL on GPUs, gloo on a CPU). Each epoch's batches are dealt
 out to the processes (the effective batch is N x batch_size), gradients are averaged, and only
 process 0 writes the log, the checkpoints and the model.
+
+Best epoch on validation (``valid_examples``; the workflow passes the task's valid split): after
+every epoch (and every ``train.validate_every`` steps) process 0 computes ``train.valid_metric``
+(-ELBO for latent models, NLL for language models) on the validation split, logs it in the
+``valid`` column of train_log.csv, and keeps the best checkpoint so far in ``best.pt``; at the end
+``model.pt`` is that best checkpoint (``selected`` says which step), so evaluation uses it.
 """
 from __future__ import annotations
 
@@ -49,7 +55,10 @@ TRAIN_DEFAULTS = {
     "max_length": 48,
     "max_source_length": 96,
     "devices": 1,  # data-parallel processes (DDP): one per GPU, or gloo processes on a CPU
+    "validate_every": 0,  # also validate every N optimisation steps (0: after every epoch only)
+    "valid_metric": None,  # elbo | nll; None: elbo for latent models, nll for language models
 }
+VALID_METRICS = ("elbo", "nll")
 
 
 class TrainingDiverged(RuntimeError):
@@ -117,18 +126,24 @@ def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
 
 def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig, train_cfg: dict, tokenizer,
               train_examples, out_dir: Path, seed: int = 0, threads: int | None = None,
-              progress: bool = True) -> Path:
-    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv``; returns model.pt's path."""
+              progress: bool = True, valid_examples=None) -> Path:
+    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv``; returns model.pt's path.
+
+    With ``valid_examples`` the run is validated after every epoch (and every ``validate_every``
+    steps) and ``model.pt`` holds the best checkpoint on validation (``Validator``)."""
     cfg = {**TRAIN_DEFAULTS, **train_cfg}
     unknown = set(train_cfg) - set(TRAIN_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown train key(s) {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
     if cfg["lr"] <= 0:
         raise ValueError(f"train.lr must be positive, got {cfg['lr']}")
+    if cfg["valid_metric"] not in (None, *VALID_METRICS):
+        raise ValueError(f"train.valid_metric must be one of {VALID_METRICS} (or null), got {cfg['valid_metric']!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     job = dict(model_name=model_name, model_kwargs=model_kwargs, objective=objective, cfg=cfg, tokenizer=tokenizer,
-               train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress)
+               train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress,
+               valid_examples=list(valid_examples or []))
     world = int(cfg["devices"])
     if world <= 1:
         _train_process(0, 1, job)
@@ -150,6 +165,53 @@ def _ddp_worker(rank: int, world: int, port: int, job: dict) -> None:
         _train_process(rank, world, job)
     finally:
         dist.destroy_process_group()
+
+
+class Validator:
+    """Best epoch on validation (the official DELLA code leaves model selection to the user).
+
+    ``figure()`` is the validation split's mean per-sentence ``train.valid_metric``: ``elbo`` =
+    -ELBO = reconstruction + KL summed over every latent group and dimension (paper Eq. 6, one
+    posterior sample per sentence), ``nll`` = the reconstruction term alone (a language model's
+    NLL); lower is better. It runs with a fixed seed in a forked RNG, so it does not move the
+    training's random stream (resume stays exact) and the same weights give the same figure.
+    ``update`` keeps the best so far: ``best.pt`` (model.pt's format) is rewritten whenever the figure
+    improves, and becomes ``model.pt`` at the end of training, so evaluation uses the best epoch.
+    """
+
+    def __init__(self, model, batches, metric: str | None, seed: int, device: torch.device, use_bf16: bool):
+        metric = metric or ("elbo" if model.has_latent else "nll")
+        if metric == "elbo" and not model.has_latent:
+            raise ValueError(f"train.valid_metric = elbo needs a latent model; {model.name} has no latent (use nll)")
+        self.model, self.batches, self.metric, self.seed = model, batches, metric, seed
+        self.device, self.use_bf16 = device, use_bf16
+        self.best: dict | None = None  # {"value", "step", "epoch"}
+
+    @torch.no_grad()
+    def figure(self) -> float:
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            for batch in self.batches:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                    out = self.model(batch.to(self.device))
+                per_sentence = out.rec.float()
+                if self.metric == "elbo":
+                    per_sentence = per_sentence + out.kl.float().flatten(1).sum(-1)
+                total += per_sentence.sum().item()
+                count += per_sentence.shape[0]
+        self.model.train(was_training)
+        return total / count
+
+    def update(self, value: float, step: int, epoch: int, save_best) -> bool:
+        """Record ``value``; when it is the best so far call ``save_best()`` and return True."""
+        if self.best is not None and not value < self.best["value"]:
+            return False
+        self.best = {"value": value, "step": step, "epoch": epoch, "metric": self.metric}
+        save_best()
+        return True
 
 
 def _train_process(rank: int, world: int, job: dict) -> None:
@@ -187,6 +249,15 @@ def _train_process(rank: int, world: int, job: dict) -> None:
 
     ckpt_path = out_dir / "checkpoint.pt"
     log_path = out_dir / "train_log.csv"
+    best_path = out_dir / "best.pt"
+    use_bf16 = cfg["precision"] == "bf16" and device.type == "cuda"
+    validator = None
+    if job["valid_examples"] and rank == 0:  # process 0 validates; the others wait for it at the next step
+        valid = encode_examples(tokenizer, job["valid_examples"], cfg["max_length"], cfg["max_source_length"],
+                                getattr(model, "encoder_tokenizer", None))
+        validator = Validator(model, make_batches(valid, cfg["batch_size"], tokenizer.pad_id, None,
+                                                  encoder_pad_id(model)),
+                              cfg["valid_metric"], seed, device, use_bf16)
     step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
     if ckpt_path.exists():  # resume where a killed job stopped
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -199,6 +270,8 @@ def _train_process(rank: int, world: int, job: dict) -> None:
         random.setstate(state["python_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if validator is not None:
+            validator.best = state.get("best_valid")  # best-so-far (its weights are in best.pt)
         log_rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
         log_rows = [r for r in log_rows if int(r["step"]) <= step]
     else:
@@ -211,11 +284,28 @@ def _train_process(rank: int, world: int, job: dict) -> None:
                            "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch,
                            "batch_in_epoch": batch_in_epoch, "tokens": tokens, "torch_rng": torch.get_rng_state(),
                            "python_rng": random.getstate(),
-                           "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None},
+                           "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                           "best_valid": validator.best if validator is not None else None},
                           ckpt_path)
         write_log()
 
-    fieldnames = ["step", "epoch", "tokens", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s"]
+    fieldnames = ["step", "epoch", "tokens", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s",
+                  "valid"]
+
+    def final_state():
+        """What model.pt / best.pt hold: the weights and everything needed to rebuild the model."""
+        return {"model_name": model_name, "model_config": asdict(model_cfg), "objective": objective.to_dict(),
+                "train": cfg, "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model),
+                "steps": step, "tokens": tokens, "epoch": epoch}
+
+    def validate():
+        """Validation figure into the log's ``valid`` column; best.pt when it is the best so far."""
+        value = validator.figure()
+        log_rows[-1]["valid"] = round(value, 6)
+        improved = validator.update(value, step, epoch, lambda: atomic_torch_save(final_state(), best_path))
+        print(f"step {step} epoch {epoch}: valid {validator.metric} {value:.4f}"
+              + (" (best so far)" if improved else f" (best {validator.best['value']:.4f} at step "
+                                                   f"{validator.best['step']})"), flush=True)
 
     def write_log():
         if rank != 0:
@@ -229,7 +319,6 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             writer.writerows(log_rows)
         os.replace(tmp, log_path)
 
-    use_bf16 = cfg["precision"] == "bf16" and device.type == "cuda"
     bar = tqdm(total=total_steps, initial=step, desc=f"train {model_name}", disable=not progress, unit="step")
     model.train()
     while step < total_steps:
@@ -274,8 +363,13 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
             bar.update(1)
             bar.set_postfix(loss=f"{acc_logs['loss']:.2f}", kl=f"{acc_logs.get('kl', 0):.2f}", beta=f"{beta:.2f}")
+            if validator is not None and cfg["validate_every"] and step % cfg["validate_every"] == 0:
+                validate()
             if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
                 save_checkpoint()
+        validated_now = bool(cfg["validate_every"]) and step % cfg["validate_every"] == 0
+        if validator is not None and (batch_in_epoch >= usable or step >= total_steps) and not validated_now:
+            validate()  # after every epoch and at the end of the step budget (unless this step just was)
         if batch_in_epoch >= usable:
             epoch += 1
             batch_in_epoch = 0
@@ -283,10 +377,15 @@ def _train_process(rank: int, world: int, job: dict) -> None:
     bar.close()
 
     if rank == 0:
-        atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
-                           "objective": objective.to_dict(), "train": cfg, "steps": step, "tokens": tokens,
-                           "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model)},
-                          out_dir / "model.pt")
+        if validator is not None:  # evaluation uses the best checkpoint on validation
+            best = torch.load(best_path, map_location="cpu", weights_only=False)
+            best["selected"] = {**validator.best, "last_step": step}
+            atomic_torch_save(best, out_dir / "model.pt")
+            best_path.unlink()
+            print(f"model.pt = the best on validation: {validator.metric} {validator.best['value']:.4f} at step "
+                  f"{validator.best['step']} (epoch {validator.best['epoch']}) of {step}", flush=True)
+        else:
+            atomic_torch_save(final_state(), out_dir / "model.pt")
         write_log()
         ckpt_path.unlink(missing_ok=True)
 
