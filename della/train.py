@@ -145,7 +145,10 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
                train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress,
                valid_examples=list(valid_examples or []))
     world = int(cfg["devices"])
-    if world <= 1:
+    launched = torchrun_environment()
+    if launched is not None:  # this process is one of torchrun's: it trains its share, no spawning
+        _torchrun_process(*launched, job)
+    elif world <= 1:
         _train_process(0, 1, job)
     else:
         with socket.socket() as sock:  # a free port for the processes' rendezvous
@@ -153,6 +156,49 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
             port = sock.getsockname()[1]
         torch.multiprocessing.spawn(_ddp_worker, args=(world, port, job), nprocs=world, join=True)
     return out_dir / "model.pt"
+
+
+def torchrun_environment() -> tuple[int, int, int] | None:
+    """``(rank, world size, local rank)`` when this process was started by ``torchrun`` (or any
+    launcher setting PyTorch's standard variables RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+    MASTER_PORT) with more than one process; None otherwise."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    missing = [v for v in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+    if missing:
+        raise RuntimeError(f"RANK is set but {', '.join(missing)} is not: launch with torchrun (README, 'Scale')")
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _torchrun_process(rank: int, world: int, local_rank: int, job: dict) -> None:
+    """One torchrun process: join the process group from the environment (``env://``) and train.
+    ``train.devices`` is ignored here (the launcher decides: ``--nnodes`` x ``--nproc_per_node``)."""
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    owns_group = not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+    try:
+        _train_process(rank, world, job, local_rank=local_rank)
+    finally:
+        if owns_group:
+            dist.destroy_process_group()
+
+
+def check_ranks_agree(model, device) -> None:
+    """After DDP training every process must hold the same weights: compare per-tensor checksums
+    across processes (all_gather) and stop with an error if any differ."""
+    import torch.distributed as dist
+
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(device)
+    gathered = [torch.zeros_like(sums) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, sums)
+    spread = max((g - gathered[0]).abs().max().item() for g in gathered)
+    if spread != 0:
+        raise RuntimeError(f"DDP processes ended with different weights (checksum spread {spread})")
+    if dist.get_rank() == 0:
+        print(f"all {len(gathered)} processes hold identical weights (per-tensor checksums agree)", flush=True)
 
 
 def _ddp_worker(rank: int, world: int, port: int, job: dict) -> None:
@@ -214,15 +260,16 @@ class Validator:
         return True
 
 
-def _train_process(rank: int, world: int, job: dict) -> None:
-    """The training loop of one process (``world`` > 1: one of the DDP processes)."""
+def _train_process(rank: int, world: int, job: dict, local_rank: int | None = None) -> None:
+    """The training loop of one process (``world`` > 1: one of the DDP processes; ``local_rank``:
+    its GPU on its machine, = ``rank`` on one machine)."""
     model_name, objective, cfg, tokenizer = job["model_name"], job["objective"], job["cfg"], job["tokenizer"]
     out_dir, seed, progress = job["out_dir"], job["seed"], job["progress"] and rank == 0
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     device = pick_device()
     if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", rank)
+        device = torch.device("cuda", rank if local_rank is None else local_rank)
         torch.cuda.set_device(device)
     seed_everything(seed)
     model_cfg = build_model_config(job["model_kwargs"], tokenizer)
@@ -375,6 +422,8 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             batch_in_epoch = 0
         save_checkpoint()
     bar.close()
+    if world > 1:
+        check_ranks_agree(model, device)
 
     if rank == 0:
         if validator is not None:  # evaluation uses the best checkpoint on validation
