@@ -5,7 +5,9 @@ schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...).
 (DESIGN §8): checkpoints (model, optimiser, step, RNG states, data order) are written to a
 temporary name and renamed into place, and a job that finds one resumes from it; a NaN or
 infinite loss stops the run with an error naming the step; on CPU the same config and seed give
-identical results. CUDA is used when present (bf16 autocast on request).
+identical results. CUDA is used when present, with fused AdamW; ``train.precision: bf16`` autocasts to
+bfloat16 where the GPU supports it (fp32 otherwise), attention runs through PyTorch's SDPA kernels, and
+``train.compile: true`` compiles the forward pass (benchmarks/bench_gpu.py measures these settings).
 
 Several GPUs (``train.devices: N``): the run spawns N processes that train one model with
 PyTorch's DistributedDataParallel (NCCL on GPUs, gloo on a CPU). Each epoch's batches are dealt
@@ -57,12 +59,18 @@ TRAIN_DEFAULTS = {
     "devices": 1,  # data-parallel processes (DDP): one per GPU, or gloo processes on a CPU
     "validate_every": 0,  # also validate every N optimisation steps (0: after every epoch only)
     "valid_metric": None,  # elbo | nll; None: elbo for latent models, nll for language models
+    "compile": False,  # torch.compile the training forward pass (GPU path; see benchmarks/bench_gpu.py)
 }
 VALID_METRICS = ("elbo", "nll")
 
 
 class TrainingDiverged(RuntimeError):
     pass
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bfloat16 autocast on this device: CUDA GPUs with native bf16 (Ampere and later); else fp32."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def pick_device() -> torch.device:
@@ -283,7 +291,11 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
         # some parameters see no gradient in some runs (the conditional prior on unconditional data)
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                           find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if cfg["compile"]:  # the module is compiled in place of its forward; state_dict keys stay the same
+        trained = torch.compile(trained)
+    # fused AdamW (one kernel for all parameters) on CUDA; the for-each implementation elsewhere
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                                  fused=device.type == "cuda")
     encoded = encode_examples(tokenizer, job["train_examples"], cfg["max_length"], cfg["max_source_length"],
                               getattr(model, "encoder_tokenizer", None))
     n_batches = math.ceil(len(encoded) / cfg["batch_size"]) // world  # batches of this process per epoch
@@ -297,7 +309,7 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
     ckpt_path = out_dir / "checkpoint.pt"
     log_path = out_dir / "train_log.csv"
     best_path = out_dir / "best.pt"
-    use_bf16 = cfg["precision"] == "bf16" and device.type == "cuda"
+    use_bf16 = cfg["precision"] == "bf16" and bf16_supported(device)
     validator = None
     if job["valid_examples"] and rank == 0:  # process 0 validates; the others wait for it at the next step
         valid = encode_examples(tokenizer, job["valid_examples"], cfg["max_length"], cfg["max_source_length"],
