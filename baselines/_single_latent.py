@@ -175,11 +175,18 @@ class SingleLatentVAE(LatentModel):
         prior_mean, prior_logvar = self.prior_head(self.pool(source_ids, source_mask))
         return GaussianEncoding(None, None, prior_mean.unsqueeze(1), prior_logvar.unsqueeze(1))
 
+    def encoder_inputs(self, batch: Batch):
+        """What the encoder reads: ``(ids, mask, source ids, source mask)`` (the last two None on
+        unconditional data). Default: the decoder's own ids; Optimus with a pretrained BERT reads
+        the batch's ``encoder_*`` ids (della/batch.py)."""
+        return batch.input_ids, batch.attention_mask, batch.source_ids, batch.source_mask
+
     def encode(self, batch: Batch) -> GaussianEncoding:
-        mean, logvar = self.posterior_head(self.pool(batch.input_ids, batch.attention_mask))  # [B, d]
+        ids, mask, source_ids, source_mask = self.encoder_inputs(batch)
+        mean, logvar = self.posterior_head(self.pool(ids, mask))  # [B, d]
         enc = GaussianEncoding(mean.unsqueeze(1), logvar.unsqueeze(1))
-        if batch.source_ids is not None:
-            prior = self.encode_source(batch.source_ids, batch.source_mask)
+        if source_ids is not None:
+            prior = self.encode_source(source_ids, source_mask)
             enc.prior_mean, enc.prior_logvar = prior.prior_mean, prior.prior_logvar
         return enc
 

@@ -2,9 +2,10 @@
 BART-base on CNN/DM and Quora; DESIGN §4, §5). Conditional tasks only.
 
 transformers' ``BartForConditionalGeneration``, built from a small ``BartConfig`` of ``cfg``'s size
-(``n_layer`` encoder and ``n_layer`` decoder layers) or loaded from ``cfg.options
-["bart_pretrained"]`` (a local folder or hub name; the embeddings are resized to ``cfg.vocab_size``
-— with our tokenizer's ids, see baselines/optimus.py for the same caveat).
+(``n_layer`` encoder and ``n_layer`` decoder layers) or loaded from ``cfg.pretrained`` (config
+``model.pretrained`` of the recipe: a local folder or hub name, e.g. ``facebook/bart-base``; the
+embeddings are resized to ``cfg.vocab_size``). The task's tokenizer must then be BART's own
+(``tokenizer.pretrained`` = the same folder): the ids index BART's embedding rows.
 
 Our batches keep the GPT-2 layout ``<bos> s <sep> y <eos>`` (della/batch.py), so this model
 splits each row at its first ``<sep>``:
@@ -28,6 +29,7 @@ from torch import nn
 from transformers import BartConfig, BartForConditionalGeneration
 
 from della.backbone import ModelConfig, attention_mask_4d
+from della.pretrained import load_pretrained
 from della.registry import register_model
 from della.vae import TextModel
 
@@ -48,11 +50,8 @@ class BartLM(TextModel):
     conditional_only = True  # an encoder-decoder needs a source: cnndm, wp, quora
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        name = cfg.options.get("bart_pretrained")
-        if name:
-            self.bart = BartForConditionalGeneration.from_pretrained(name, attn_implementation="sdpa")
-            if self.bart.config.vocab_size != cfg.vocab_size:
-                self.bart.resize_token_embeddings(cfg.vocab_size)
+        if cfg.pretrained:
+            self.bart = load_pretrained(BartForConditionalGeneration, cfg.pretrained, vocab_size=cfg.vocab_size)
         else:
             config = BartConfig(
                 vocab_size=cfg.vocab_size, d_model=cfg.n_embd, encoder_layers=cfg.n_layer,

@@ -1,15 +1,14 @@
 """``optimus``: Li et al. 2020, "Optimus: Organizing Sentences via Pre-trained Modeling of a
 Latent Space" — a BERT encoder and a GPT-2 decoder joined by one latent z (32 dimensions).
 
-Encoder: transformers' ``BertModel``; its pooler (``tanh(W h_[CLS])``, the first token; our
-``<bos>`` plays [CLS]) → ``GaussianHead`` → ``(mu, log sigma^2)``. Small runs build BERT from a
-``BertConfig`` of the decoder's size (layers, width, heads of ``cfg``); ``cfg.options
-["encoder_pretrained"]`` (a local folder or hub name) loads a real BERT. Both read the SAME token
-ids as the decoder (our batches carry one id sequence): BERT's word embeddings get
-``vocab_size = cfg.vocab_size`` (a pretrained BERT is resized to it), so with our own tokenizer a
-pretrained BERT's word-embedding rows do not match their original WordPieces — only its
-Transformer layers carry over. (Optimus itself tokenises twice, with BERT's and GPT-2's
-tokenizers; that needs two id sequences per example and is not reproduced.)
+Encoder: transformers' ``BertModel``; its pooler (``tanh(W h_[CLS])``, the first token) →
+``GaussianHead`` → ``(mu, log sigma^2)``. Small runs build BERT from a ``BertConfig`` of the
+decoder's size (layers, width, heads of ``cfg``) reading the decoder's token ids (our ``<bos>``
+plays [CLS]). ``cfg.options["encoder_pretrained"]`` (a local folder or hub name) loads a real BERT
+AND its tokenizer, as Optimus does (``BertTokenizer`` for the encoder, ``GPT2Tokenizer`` for the
+decoder): the encoder then reads BERT WordPieces (``[CLS] x [SEP]``; conditional tasks ``[CLS] s
+[SEP] y [SEP]`` for the posterior and ``[CLS] s [SEP]`` for the prior), carried by each batch next
+to the decoder's ids (della/batch.py ``encoder_ids``), so BERT's word embeddings keep their meaning.
 
 Decoder: GPT-2 receiving z through both of Optimus' paths, each with its own map (no bias):
   * embedding: ``e_t = wte(x_t) + wpe(t) + W_e z``  (``W_e: d -> H``);
@@ -29,16 +28,15 @@ from transformers import BertConfig, BertModel
 
 from baselines._single_latent import INIT_STD, SingleLatentVAE, gpt2_init_
 from della.backbone import ModelConfig
+from della.pretrained import load_pretrained
 from della.registry import register_model
 
 
 def build_bert(cfg: ModelConfig) -> BertModel:
+    """A pretrained BERT (``options.encoder_pretrained``) or a small one of the decoder's shape."""
     name = cfg.options.get("encoder_pretrained")
     if name:
-        bert = BertModel.from_pretrained(name, add_pooling_layer=True)
-        if bert.config.vocab_size != cfg.vocab_size:
-            bert.resize_token_embeddings(cfg.vocab_size)
-        return bert
+        return load_pretrained(BertModel, name, add_pooling_layer=True)
     config = BertConfig(
         vocab_size=cfg.vocab_size,
         hidden_size=cfg.n_embd,
@@ -62,8 +60,22 @@ class Optimus(SingleLatentVAE):
         encoder = build_bert(cfg)
         super().__init__(cfg, feature_size=encoder.config.hidden_size)
         self.encoder = encoder
+        # a pretrained BERT reads its own WordPieces (train / evaluate build them with this tokenizer)
+        self.encoder_tokenizer = None
+        if cfg.options.get("encoder_pretrained"):
+            from transformers import AutoTokenizer
+
+            self.encoder_tokenizer = AutoTokenizer.from_pretrained(cfg.options["encoder_pretrained"])
         self.z_to_embedding = gpt2_init_(nn.Linear(cfg.latent_size, self.n_embd, bias=False), output_std=INIT_STD)
         self.latent_memory = self.make_memory()
+
+    def encoder_inputs(self, batch):
+        if self.encoder_tokenizer is None:
+            return super().encoder_inputs(batch)
+        if batch.encoder_ids is None:
+            raise ValueError("optimus with a pretrained BERT (options.encoder_pretrained) needs batches with BERT ids "
+                             "(encoder_ids): build them with encode_examples(..., model.encoder_tokenizer)")
+        return batch.encoder_ids, batch.encoder_mask, batch.encoder_source_ids, batch.encoder_source_mask
 
     def pool(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """BERT's pooled first token: ``[B, T] -> [B, H_bert]``. Used for the posterior (the whole

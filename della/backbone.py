@@ -20,6 +20,8 @@ from torch import nn
 from transformers import GPT2Config, GPT2Model
 from transformers.activations import ACT2FN
 
+from della.pretrained import load_pretrained
+
 
 @dataclass
 class ModelConfig:
@@ -32,7 +34,8 @@ class ModelConfig:
     n_positions: int = 512
     dropout: float = 0.1
     latent_size: int = 32
-    pretrained: str | None = None  # a local folder or hub name of a GPT-2 checkpoint (paper scale)
+    pretrained: str | None = None  # a local folder or hub name of a GPT-2 (BART) checkpoint (paper scale)
+    backbone: str = "gpt2"  # gpt2 | bart (DELLA on BART: the della-bart model, della/model.py)
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
@@ -96,9 +99,7 @@ class GPT2Backbone(nn.Module):
         super().__init__()
         if cfg.pretrained:
             # Paper scale: a real GPT-2 checkpoint from a local folder or the hub.
-            self.transformer = GPT2Model.from_pretrained(cfg.pretrained, attn_implementation="sdpa")
-            if self.transformer.config.vocab_size != cfg.vocab_size:
-                self.transformer.resize_token_embeddings(cfg.vocab_size)
+            self.transformer = load_pretrained(GPT2Model, cfg.pretrained, vocab_size=cfg.vocab_size)
         else:
             config = GPT2Config(
                 vocab_size=cfg.vocab_size,

@@ -10,6 +10,11 @@ with ``input_ids``, shifted inside the loss, -100 = not scored), so the token de
 per-token figure is the number of scored tokens: the target's tokens plus its ``<eos>``.
 For the conditional tasks the source alone is also given as ``source_ids`` (``<bos> s <sep>``),
 which models with a conditional prior encode.
+
+A model whose encoder has its own tokenizer (Optimus with a pretrained BERT: the encoder reads BERT
+WordPieces, the decoder GPT-2 BPE, as in Optimus' code) gets a second id sequence per example:
+``encoder_ids`` = ``[CLS] x [SEP]`` (conditional: ``[CLS] s [SEP] y [SEP]``) and, for the
+conditional prior, ``encoder_source_ids`` = ``[CLS] s [SEP]``, in BERT's template.
 """
 from __future__ import annotations
 
@@ -46,6 +51,10 @@ class Batch(TensorRecord):
     source_ids: torch.Tensor | None = None  # [B, S] (conditional tasks)
     source_mask: torch.Tensor | None = None  # [B, S]
     prompt_length: torch.Tensor | None = None  # [B] tokens before the first scored one (<bos> [s <sep>])
+    encoder_ids: torch.Tensor | None = None  # [B, E] the encoder tokenizer's ids of the whole example
+    encoder_mask: torch.Tensor | None = None  # [B, E]
+    encoder_source_ids: torch.Tensor | None = None  # [B, F] the encoder tokenizer's ids of the source
+    encoder_source_mask: torch.Tensor | None = None  # [B, F]
 
     @property
     def n_tokens(self) -> torch.Tensor:
@@ -58,8 +67,30 @@ class Batch(TensorRecord):
         return (self.labels != -100).long()
 
 
-def encode_example(tokenizer, target: str, source: str | None, max_length: int, max_source_length: int):
-    """Token ids of one example, truncated: returns (decoder ids, prompt length, source ids or None)."""
+def encode_for_encoder(encoder_tokenizer, target: str, source: str | None, max_length: int,
+                       max_source_length: int):
+    """Ids of one example for an encoder with its own (transformers, BERT-style) tokenizer: ``(ids
+    of the whole example, ids of the source or None)`` in BERT's template (``[CLS] a [SEP]``,
+    ``[CLS] a [SEP] b [SEP]``), each text truncated to the decoder's budget."""
+    cls, sep = encoder_tokenizer.cls_token_id, encoder_tokenizer.sep_token_id
+    if cls is None or sep is None:
+        raise ValueError(f"encoder tokenizer {encoder_tokenizer.name_or_path!r} has no [CLS]/[SEP] tokens "
+                         f"(a BERT tokenizer is expected)")
+
+    def ids(text, budget):
+        return encoder_tokenizer(text, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
+
+    target_ids = ids(target, max_length)
+    if source is None:
+        return [cls, *target_ids, sep], None
+    source_ids = ids(source, max_source_length)
+    return [cls, *source_ids, sep, *target_ids, sep], [cls, *source_ids, sep]
+
+
+def encode_example(tokenizer, target: str, source: str | None, max_length: int, max_source_length: int,
+                   encoder_tokenizer=None):
+    """Token ids of one example, truncated: returns (decoder ids, prompt length, source ids or None,
+    encoder-tokenizer ids or None (see ``encode_for_encoder``))."""
     target_ids = tokenizer.encode(target)[: max_length]
     if source is None:
         prompt = [tokenizer.bos_id]
@@ -67,7 +98,10 @@ def encode_example(tokenizer, target: str, source: str | None, max_length: int, 
     else:
         source_ids = [tokenizer.bos_id] + tokenizer.encode(source)[: max_source_length] + [tokenizer.sep_id]
         prompt = source_ids
-    return prompt + target_ids + [tokenizer.eos_id], len(prompt), source_ids
+    encoder = None
+    if encoder_tokenizer is not None:
+        encoder = encode_for_encoder(encoder_tokenizer, target, source, max_length, max_source_length)
+    return prompt + target_ids + [tokenizer.eos_id], len(prompt), source_ids, encoder
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -75,8 +109,9 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
-def collate(encoded: list[tuple[list[int], int, list[int] | None]], pad_id: int) -> Batch:
-    """Pad a list of ``encode_example`` outputs into a Batch."""
+def collate(encoded: list[tuple], pad_id: int, encoder_pad_id: int = 0) -> Batch:
+    """Pad a list of ``encode_example`` outputs into a Batch (``encoder_pad_id``: the encoder
+    tokenizer's padding id, when the examples carry encoder ids)."""
     ids = [e[0] for e in encoded]
     input_ids = _pad(ids, pad_id)
     attention_mask = _pad([[1] * len(r) for r in ids], 0)
@@ -89,4 +124,13 @@ def collate(encoded: list[tuple[list[int], int, list[int] | None]], pad_id: int)
     if encoded[0][2] is not None:
         source_ids = _pad([e[2] for e in encoded], pad_id)
         source_mask = _pad([[1] * len(e[2]) for e in encoded], 0)
-    return Batch(input_ids, attention_mask, labels, source_ids, source_mask, prompt_length)
+    enc = [e[3] if len(e) > 3 else None for e in encoded]
+    encoder_ids = encoder_mask = encoder_source_ids = encoder_source_mask = None
+    if enc[0] is not None:
+        encoder_ids = _pad([e[0] for e in enc], encoder_pad_id)
+        encoder_mask = _pad([[1] * len(e[0]) for e in enc], 0)
+        if enc[0][1] is not None:
+            encoder_source_ids = _pad([e[1] for e in enc], encoder_pad_id)
+            encoder_source_mask = _pad([[1] * len(e[1]) for e in enc], 0)
+    return Batch(input_ids, attention_mask, labels, source_ids, source_mask, prompt_length,
+                 encoder_ids, encoder_mask, encoder_source_ids, encoder_source_mask)

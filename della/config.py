@@ -8,6 +8,10 @@ A *recipe* is a model plus its training trick(s) and hyper-parameters, defined b
              ``default_recipe`` < the recipe's ``objective:``
   model:     config ``model:`` sizes < the recipe's ``model:``; ``options`` merged the same way
   train / evaluate: config sections < the recipe's sections
+
+A recipe may also name its own pretrained ``tokenizer`` (a folder or hub name; e.g. BART's for a
+BART backbone, whose embedding rows are indexed by BART's ids, not GPT-2's) and restrict itself to
+some ``tasks``; ``model_config.backbone: bart`` selects a model's BART form (``della-bart``).
 """
 from __future__ import annotations
 
@@ -36,6 +40,27 @@ def _merge(base: dict, override: dict | None) -> dict:
     return out
 
 
+BACKBONES = ("gpt2", "bart")
+
+
+def model_name_of(config: dict, recipe: str) -> str:
+    """The registered model a recipe trains: its ``model``, or ``{model}-{backbone}`` when its
+    ``model_config.backbone`` (or the config's ``model.backbone``) is not GPT-2 — e.g. ``model:
+    della`` + ``backbone: bart`` is ``della-bart`` (della/model.py). ``bart`` is BART already."""
+    definition = recipe_definition(config, recipe)
+    model = definition["model"]
+    backbone = _merge(config.get("model") or {}, definition.get("model_config")).get("backbone") or "gpt2"
+    if backbone not in BACKBONES:
+        raise ConfigError(f"recipe {recipe!r}: model_config.backbone = {backbone!r}; expected one of {BACKBONES}")
+    if backbone == "gpt2" or model.endswith(f"-{backbone}") or (model == "bart" and backbone == "bart"):
+        return model
+    name = f"{model}-{backbone}"
+    if name not in available_models():
+        raise ConfigError(f"recipe {recipe!r}: model {model!r} has no {backbone} backbone (no model {name!r} is "
+                          f"registered; known models: {', '.join(available_models())})")
+    return name
+
+
 def recipe_definition(config: dict, name: str) -> dict:
     recipes = config.get("recipes") or {}
     if name in recipes:
@@ -57,6 +82,10 @@ def check_names(config: dict) -> None:
         if recipe.get("model") not in known_models:
             raise ConfigError(f"config key 'recipes.{name}.model': unknown model {recipe.get('model')!r}; "
                               f"known models: {', '.join(known_models)}")
+    for name, recipe in recipes.items():
+        unknown_tasks = set(recipe.get("tasks") or []) - set(TASK_NAMES)
+        if unknown_tasks:
+            raise ConfigError(f"config key 'recipes.{name}.tasks': unknown task(s) {sorted(unknown_tasks)}")
     for name in config.get("models", []):
         if name not in recipes and name not in known_models:
             raise ConfigError(f"config key 'models': unknown model or recipe {name!r}; known models: "
@@ -67,12 +96,16 @@ def check_names(config: dict) -> None:
 
 def runs_of(config: dict) -> list[tuple[str, str]]:
     """The (task, recipe) pairs the DAG trains: every task x every recipe, except models that need
-    a source (``conditional_only``, e.g. ``bart``) on the unconditional tasks."""
+    a source (``conditional_only``, e.g. ``bart``) on the unconditional tasks, and recipes with a
+    ``tasks:`` list on the other tasks."""
     pairs = []
     for task in config["tasks"]:
         for recipe in config["models"]:
-            model_cls = get_model_class(recipe_definition(config, recipe)["model"])
+            model_cls = get_model_class(model_name_of(config, recipe))
             if getattr(model_cls, "conditional_only", False) and task not in CONDITIONAL_TASKS:
+                continue
+            only = recipe_definition(config, recipe).get("tasks")
+            if only is not None and task not in only:  # a recipe restricted to some tasks (recipes.X.tasks)
                 continue
             pairs.append((task, recipe))
     return pairs
@@ -87,11 +120,13 @@ class RunSpec:
     train: dict
     evaluate: dict
     has_latent: bool
+    tokenizer: str | None = None  # the recipe's own pretrained tokenizer (recipes.X.tokenizer), else the task's
 
 
 def resolve_run(config: dict, recipe_name: str) -> RunSpec:
     recipe = recipe_definition(config, recipe_name)
-    model_cls = get_model_class(recipe["model"])
+    model_name = model_name_of(config, recipe_name)
+    model_cls = get_model_class(model_name)
     objective = _merge(config.get("objective") or {}, getattr(model_cls, "default_recipe", {}))
     objective = _merge(objective, recipe.get("objective"))
     try:
@@ -107,10 +142,10 @@ def resolve_run(config: dict, recipe_name: str) -> RunSpec:
     model_kwargs.setdefault("options", {})
     if objective_cfg.bow_weight > 0:
         model_kwargs["options"]["bow"] = True
-    return RunSpec(recipe=recipe_name, model=recipe["model"], model_kwargs=model_kwargs, objective=objective_cfg,
+    return RunSpec(recipe=recipe_name, model=model_name, model_kwargs=model_kwargs, objective=objective_cfg,
                    train=_merge(config.get("train") or {}, recipe.get("train")),
                    evaluate=_merge(config.get("evaluate") or {}, recipe.get("evaluate")),
-                   has_latent=bool(model_cls.has_latent))
+                   has_latent=bool(model_cls.has_latent), tokenizer=recipe.get("tokenizer"))
 
 
 def depth_recipes(depths, reductions) -> dict:

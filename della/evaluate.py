@@ -18,7 +18,7 @@ import torch
 from della import metrics as text_metrics_module
 from della.decoding import generate
 from della.latent_eval import evaluate_language_model, evaluate_latent_model
-from della.train import encode_examples, make_batches, write_json
+from della.train import encode_examples, encoder_pad_id, make_batches, write_json
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -81,8 +81,9 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     torch.manual_seed(seed)
     device = model.device
     examples = test_examples[: cfg["max_sentences"]]
-    encoded = encode_examples(tokenizer, examples, train_cfg["max_length"], train_cfg["max_source_length"])
-    batches = [b.to(device) for b in make_batches(encoded, cfg["batch_size"], tokenizer.pad_id)]
+    enc_tok, enc_pad = getattr(model, "encoder_tokenizer", None), encoder_pad_id(model)
+    encoded = encode_examples(tokenizer, examples, train_cfg["max_length"], train_cfg["max_source_length"], enc_tok)
+    batches = [b.to(device) for b in make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, None, enc_pad)]
     result: dict = {"task": task_spec.name, "conditional": task_spec.conditional, "has_latent": model.has_latent}
     if model.has_latent:
         means: list = []
@@ -109,9 +110,10 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
         count = min(gen_bs, n - start)
         if task_spec.conditional:
             chunk = test_examples[start:start + count]
-            enc_chunk = encode_examples(tokenizer, chunk, train_cfg["max_length"], train_cfg["max_source_length"])
+            enc_chunk = encode_examples(tokenizer, chunk, train_cfg["max_length"], train_cfg["max_source_length"],
+                                        enc_tok)
             prompts = [e[2] for e in enc_chunk]  # <bos> source <sep>
-            batch = make_batches(enc_chunk, count, tokenizer.pad_id)[0].to(device)
+            batch = make_batches(enc_chunk, count, tokenizer.pad_id, None, enc_pad)[0].to(device)
             z = model.sample_prior(count, model.encode(batch)) if model.has_latent else None
             sources += [ex.source for ex in chunk]
             targets += [ex.target for ex in chunk]

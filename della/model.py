@@ -88,7 +88,8 @@ from transformers.activations import ACT2FN
 from della.backbone import GPT2Backbone, ModelConfig
 from della.batch import Batch, TensorRecord
 from della.registry import register_model
-from della.vae import LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood
+from della.vae import (LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood,
+                       token_log_likelihood)
 
 DEFAULT_OPTIONS = {
     "rank": 4,
@@ -104,6 +105,20 @@ _OTHER_MODELS_OPTIONS = {"bn", "bn_gamma", "memory_kv", "encoder_pretrained"}  #
 _CHOICES = {"fusion": ("lowrank", "add"), "lm_head_init": ("copy", "random")}
 CLAMP = 5.0  # official dist.Normal clamps mean and log-variance to [-5, 5]
 INIT_STD = 0.02  # official GPT2PreTrainedModel._init_weights (config.initializer_range)
+
+
+def _check_options(cfg: ModelConfig) -> dict:
+    """DELLA's switches (``DEFAULT_OPTIONS``) merged with ``cfg.options``; unknown keys are refused."""
+    unknown = set(cfg.options) - set(DEFAULT_OPTIONS) - _OTHER_MODELS_OPTIONS
+    if cfg.options.get("bn"):
+        raise ValueError("della: cfg.options.bn (BN-VAE) is not implemented for DELLA")
+    if unknown:
+        raise ValueError(f"della: unknown cfg.options key(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
+    opts = {**DEFAULT_OPTIONS, **cfg.options}
+    for key, allowed in _CHOICES.items():
+        if opts[key] not in allowed:
+            raise ValueError(f"della: cfg.options.{key} = {opts[key]!r}; expected one of {allowed}")
+    return opts
 
 
 def _normal(*shape: int) -> nn.Parameter:
@@ -223,28 +238,49 @@ class Della(LatentModel):
     default_recipe: ClassVar[dict] = {}
 
     def __init__(self, cfg: ModelConfig):
-        unknown = set(cfg.options) - set(DEFAULT_OPTIONS) - _OTHER_MODELS_OPTIONS
-        if cfg.options.get("bn"):
-            raise ValueError("della: cfg.options.bn (BN-VAE) is not implemented for DELLA")
-        if unknown:
-            raise ValueError(f"della: unknown cfg.options key(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
-        opts = {**DEFAULT_OPTIONS, **cfg.options}
-        for key, allowed in _CHOICES.items():
-            if opts[key] not in allowed:
-                raise ValueError(f"della: cfg.options.{key} = {opts[key]!r}; expected one of {allowed}")
-        self.opts = opts
+        if cfg.backbone != "gpt2":
+            raise ValueError(f"della: backbone {cfg.backbone!r} is built by its own class (della-{cfg.backbone}); "
+                             f"select it with model_config.backbone in a recipe (della/config.py)")
+        opts = _check_options(cfg)
         backbone = GPT2Backbone(cfg)
         n_layer = backbone.n_layer
         super().__init__(cfg, n_groups=n_layer if opts["layerwise"] else 1)
         self.bow_head = None  # LatentModel's generic BoW head; DELLA has its own (mlp_bow, below)
         self.backbone = backbone
-        h, d, g = backbone.n_embd, cfg.latent_size, self.n_groups
-        self.hidden_size = h
-        # encoder layer whose pooled state feeds group g; decoder layer l uses group group_of[l]
-        self.pool_layers = list(range(n_layer)) if opts["layerwise"] else [n_layer - 1]
-        self.group_of = list(range(n_layer)) if opts["layerwise"] else [0] * n_layer
         act = backbone.config.activation_function  # GPT-2: gelu_new = the fused gelu_pytorch_tanh
-        self.act = ACT2FN["gelu_pytorch_tanh" if act == "gelu_new" else act]
+        self._init_latent_networks(opts, backbone.n_embd, n_layer, n_layer,
+                                   "gelu_pytorch_tanh" if act == "gelu_new" else act)
+
+        # -- generative network: fusion into every decoder layer's values, untied LM head -------
+        self._fused: list[FusedQKV] = []
+        for block, fusion in zip(backbone.blocks, self.fusions):
+            block.attn.c_attn = FusedQKV(block.attn.c_attn, fusion, compose=opts["compose_qkv"])
+            self._fused.append(block.attn.c_attn)
+        h = self.hidden_size
+        self.lm_head = nn.Linear(h, cfg.vocab_size, bias=False)
+        if cfg.pretrained and opts["lm_head_init"] == "copy":
+            with torch.no_grad():
+                self.lm_head.weight.copy_(backbone.transformer.wte.weight)
+        elif cfg.pretrained:
+            pass  # official: nn.Linear's default init, never loaded from the checkpoint
+        else:
+            nn.init.normal_(self.lm_head.weight, std=INIT_STD)
+        self._init_bow()
+
+    def _init_latent_networks(self, opts: dict, h: int, n_encoder_layers: int, n_layer: int, act: str) -> None:
+        """The inference network (official ``GPT2VAEEncoder``: pooling, recog / prior networks,
+        recurrence) and one fusion per decoder layer, initialised as the official code does:
+        GPT-2's ``_init_weights`` (N(0, 0.02) weights, zero biases). Group g pools encoder layer
+        ``pool_layers[g]`` and is fused into decoder layers ``l`` with ``group_of[l] == g``."""
+        self.opts = opts
+        d, g = self.cfg.latent_size, self.n_groups
+        self.hidden_size = h
+        # encoder layer whose pooled state feeds group g (several encoder layers per decoder layer: the
+        # top one of each block; equal depths: layer l); decoder layer l uses group group_of[l]
+        self.pool_layers = ([(l + 1) * n_encoder_layers // n_layer - 1 for l in range(n_layer)] if opts["layerwise"]
+                            else [n_encoder_layers - 1])
+        self.group_of = list(range(n_layer)) if opts["layerwise"] else [0] * n_layer
+        self.act = ACT2FN[act]
 
         # -- inference network (official GPT2VAEEncoder), stacked over groups ------------------
         self.pool_weight = _normal(g, h)  # AverageSelfAttention.attention_weights, one per layer
@@ -259,21 +295,12 @@ class Della(LatentModel):
         # conditional prior: prior_network's [c_l] columns (used only when the batch has a source)
         self.prior_c_weight = _normal(g, 2 * d, h)
 
-        # -- generative network: fusion into every decoder layer's values, untied LM head -------
+        # -- generative network: one fusion of z into the attention values per decoder layer ---
         self.fusions = nn.ModuleList(LowRankFusion(h, d, opts["rank"], opts["fusion"]) for _ in range(n_layer))
-        self._fused: list[FusedQKV] = []
-        for block, fusion in zip(backbone.blocks, self.fusions):
-            block.attn.c_attn = FusedQKV(block.attn.c_attn, fusion, compose=opts["compose_qkv"])
-            self._fused.append(block.attn.c_attn)
-        self.lm_head = nn.Linear(h, cfg.vocab_size, bias=False)
-        if cfg.pretrained and opts["lm_head_init"] == "copy":
-            with torch.no_grad():
-                self.lm_head.weight.copy_(backbone.transformer.wte.weight)
-        elif cfg.pretrained:
-            pass  # official: nn.Linear's default init, never loaded from the checkpoint
-        else:
-            nn.init.normal_(self.lm_head.weight, std=INIT_STD)
-        self.mlp_bow = nn.Linear(d, h) if opts["bow"] else None  # official GPT2VAEDecoderWithLMHead.mlp_bow
+
+    def _init_bow(self) -> None:
+        """Official ``GPT2VAEDecoderWithLMHead.mlp_bow`` (``options.bow``)."""
+        self.mlp_bow = nn.Linear(self.cfg.latent_size, self.hidden_size) if self.opts["bow"] else None
         if self.mlp_bow is not None:
             nn.init.normal_(self.mlp_bow.weight, std=INIT_STD)
             nn.init.zeros_(self.mlp_bow.bias)
@@ -285,6 +312,11 @@ class Della(LatentModel):
         """Bidirectional pass + attention pooling of each latent layer: ``[B, T] -> [B, G, H]``."""
         hidden = self.backbone.embed(input_ids)
         _, layers = self.backbone(hidden, causal=False, key_padding=mask, return_layers=True)
+        return self._attention_pool(layers, mask)
+
+    def _attention_pool(self, layers, mask: torch.Tensor | None) -> torch.Tensor:
+        """Official ``AverageSelfAttention`` over each latent group's encoder layer: L x ``[B, T, H]``
+        → ``[B, G, H]``."""
         states = torch.stack([layers[i] for i in self.pool_layers], 1)  # [B, G, T, H]
         scores = self.act(torch.einsum("bgth,gh->bgt", states, self.pool_weight))  # [B, G, T]
         if mask is not None and self.opts["pool_mask_padding"]:
@@ -447,3 +479,90 @@ class Della(LatentModel):
         targets = batch.labels[:, 1:]
         picked = log_probs.gather(1, targets.clamp(min=0))
         return (picked * (targets != -100)).sum(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# DELLA on BART (paper table 2: CNN/DM and Quora)
+# ----------------------------------------------------------------------------------------------
+class FusedValue(nn.Module):
+    """Wraps a BART decoder layer's ``self_attn.v_proj`` so that its values are fused with the
+    current latent, exactly as ``FusedQKV`` fuses GPT-2's values: ``v' = fusion(v, z_l)``.
+    Inactive while ``factor`` is None."""
+
+    def __init__(self, proj: nn.Module, fusion: LowRankFusion):
+        super().__init__()
+        self.proj = proj
+        self.fusion = fusion
+        self.factor: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, H] -> [B, T, H]
+        v = self.proj(x)
+        return v if self.factor is None else self.fusion(v, self.factor)
+
+
+@register_model("della-bart")
+class DellaBart(Della):
+    """DELLA with a BART backbone (``model: della`` + ``model_config: {backbone: bart}``; the paper
+    ran DELLA on BART for CNN/DM and Quora, table 2). Conditional tasks only.
+
+    The seq2seq plumbing (source / target split at ``<sep>``, BART's decoder with our KV cache,
+    pretrained loading from ``cfg.pretrained``) is the ``bart`` baseline's (``baselines/bart.py``),
+    held as ``self.seq2seq``. DELLA's latent part is the GPT-2 model's, unchanged:
+
+    * **Posterior**: BART's (bidirectional) encoder reads the whole example ``<bos> s <sep> y <eos>``;
+      group l pools encoder layer ``pool_layers[l]`` (layer l when encoder and decoder are equally
+      deep, as in BART-base) with the same attention pooling, then the same recurrence and
+      ``recog_network``.
+    * **Prior**: the same pooling over the encoder's layers for the source ``<bos> s <sep>`` alone
+      gives ``c_l`` (the conditional prior ``Linear_p([h_l ; c_l])``).
+    * **Decoder**: BART's decoder reads ``<sep> y <eos>`` with cross-attention to the encoded source
+      (as BART does); in decoder layer l the self-attention values are fused with z_l by the same
+      low-rank tensor product (``FusedValue`` around ``v_proj``).
+    * The LM head is BART's own (tied to its embeddings, with ``final_logits_bias``); the BoW head
+      (``options.bow``) projects through it.
+    """
+
+    conditional_only = True
+
+    def __init__(self, cfg: ModelConfig):
+        from baselines.bart import BartLM  # the seq2seq plumbing shared with the bart baseline
+
+        opts = _check_options(cfg)
+        seq2seq = BartLM(cfg)
+        bart_cfg = seq2seq.bart.config
+        n_layer = bart_cfg.decoder_layers
+        LatentModel.__init__(self, cfg, n_groups=n_layer if opts["layerwise"] else 1)
+        self.bow_head = None
+        self.seq2seq = seq2seq
+        self._init_latent_networks(opts, bart_cfg.d_model, bart_cfg.encoder_layers, n_layer,
+                                   bart_cfg.activation_function)
+        self._fused: list[FusedValue] = []
+        for layer, fusion in zip(seq2seq.bart.model.decoder.layers, self.fusions):
+            layer.self_attn.v_proj = FusedValue(layer.self_attn.v_proj, fusion)
+            self._fused.append(layer.self_attn.v_proj)
+        self.lm_head = seq2seq.bart.lm_head
+        self._init_bow()
+
+    def _pool(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """BART's encoder over ``input_ids`` (right-padded) + attention pooling: ``[B, T] -> [B, G, H]``."""
+        if mask is None:
+            mask = torch.ones_like(input_ids)
+        out = self.seq2seq.bart.model.encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+        return self._attention_pool(out.hidden_states[1:], mask)  # hidden_states[0]: the embeddings
+
+    def decoder_logits(self, input_ids, *, z=None, key_padding=None, position_ids=None, cache=None):
+        if z is None:
+            raise ValueError("della-bart: decoder_logits needs z [B, G, d] (sample_posterior / sample_prior)")
+        if z.dim() != 3 or z.shape[1] != self.n_groups:
+            raise ValueError(f"della-bart: z must be [B, {self.n_groups}, {self.latent_size}], got {tuple(z.shape)}")
+        try:
+            for layer, wrapper in enumerate(self._fused):
+                wrapper.factor = wrapper.fusion.latent_factor(z[:, self.group_of[layer]])  # [B, H]
+            return self.seq2seq.decoder_logits(input_ids, key_padding=key_padding, position_ids=position_ids,
+                                               cache=cache)
+        finally:
+            for wrapper in self._fused:
+                wrapper.factor = None
+
+    def sequence_log_likelihood(self, input_ids, labels, z):
+        return token_log_likelihood(self.decoder_logits(input_ids, z=z), labels)

@@ -5,12 +5,20 @@ schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...).
 (DESIGN §8): checkpoints (model, optimiser, step, RNG states, data order) are written to a
 temporary name and renamed into place, and a job that finds one resumes from it; a NaN or
 infinite loss stops the run with an error naming the step; on CPU the same config and seed give
-identical results. CUDA is used when present (bf16 autocast on request).
+identical results. CUDA is used when present, with fused AdamW; ``train.precision: bf16`` autocasts to
+bfloat16 where the GPU supports it (fp32 otherwise), attention runs through PyTorch's SDPA kernels, and
+``train.compile: true`` compiles the forward pass (benchmarks/bench_gpu.py measures these settings).
 
 Several GPUs (``train.devices: N``): the run spawns N processes that train one model with
 PyTorch's DistributedDataParallel (NCCL on GPUs, gloo on a CPU). Each epoch's batches are dealt
 out to the processes (the effective batch is N x batch_size), gradients are averaged, and only
 process 0 writes the log, the checkpoints and the model.
+
+Best epoch on validation (``valid_examples``; the workflow passes the task's valid split): after
+every epoch (and every ``train.validate_every`` steps) process 0 computes ``train.valid_metric``
+(-ELBO for latent models, NLL for language models) on the validation split, logs it in the
+``valid`` column of train_log.csv, and keeps the best checkpoint so far in ``best.pt``; at the end
+``model.pt`` is that best checkpoint (``selected`` says which step), so evaluation uses it.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from tqdm import tqdm
 
 from della.backbone import ModelConfig
 from della.batch import collate, encode_example
+from della.pretrained import architectures_only, format_initialisation, pretrained_configs
 from della.objectives import ObjectiveConfig, beta_at, training_loss
 from della.registry import build_model
 
@@ -48,11 +57,20 @@ TRAIN_DEFAULTS = {
     "max_length": 48,
     "max_source_length": 96,
     "devices": 1,  # data-parallel processes (DDP): one per GPU, or gloo processes on a CPU
+    "validate_every": 0,  # also validate every N optimisation steps (0: after every epoch only)
+    "valid_metric": None,  # elbo | nll; None: elbo for latent models, nll for language models
+    "compile": False,  # torch.compile the training forward pass (GPU path; see benchmarks/bench_gpu.py)
 }
+VALID_METRICS = ("elbo", "nll")
 
 
 class TrainingDiverged(RuntimeError):
     pass
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bfloat16 autocast on this device: CUDA GPUs with native bf16 (Ampere and later); else fp32."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def pick_device() -> torch.device:
@@ -73,14 +91,24 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def encode_examples(tokenizer, examples, max_length: int, max_source_length: int):
-    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length) for ex in examples]
+def encode_examples(tokenizer, examples, max_length: int, max_source_length: int, encoder_tokenizer=None):
+    """``encoder_tokenizer``: the model's own encoder tokenizer (``model.encoder_tokenizer``, e.g.
+    Optimus with a pretrained BERT), which adds a second id sequence per example."""
+    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length, encoder_tokenizer)
+            for ex in examples]
 
 
-def make_batches(encoded, batch_size: int, pad_id: int, order=None):
+def make_batches(encoded, batch_size: int, pad_id: int, order=None, encoder_pad_id: int = 0):
     order = range(len(encoded)) if order is None else order
     order = list(order)
-    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id, encoder_pad_id)
+            for s in range(0, len(order), batch_size)]
+
+
+def encoder_pad_id(model) -> int:
+    """Padding id of the model's own encoder tokenizer (0 when it has none; then unused)."""
+    enc_tok = getattr(model, "encoder_tokenizer", None)
+    return enc_tok.pad_token_id if enc_tok is not None and enc_tok.pad_token_id is not None else 0
 
 
 def seed_everything(seed: int) -> None:
@@ -89,33 +117,46 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
-    """ModelConfig for a tokenizer; with a pretrained GPT-2 its sizes come from the checkpoint's config
+    """ModelConfig for a tokenizer; with a pretrained GPT-2 / BART its sizes come from the checkpoint's config
     (so that the saved config rebuilds the same shapes without the checkpoint)."""
     kwargs = dict(model_kwargs)
     if kwargs.get("pretrained"):
         from transformers import AutoConfig
 
         pre = AutoConfig.from_pretrained(kwargs["pretrained"])
-        kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
+        if pre.model_type == "bart":  # BART: d_model, encoder/decoder layers and heads
+            kwargs.update(n_layer=pre.decoder_layers, n_embd=pre.d_model, n_head=pre.decoder_attention_heads,
+                          n_positions=pre.max_position_embeddings)
+        else:  # GPT-2
+            kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
     return ModelConfig(vocab_size=tokenizer.vocab_size, **tokenizer.special_ids(), **kwargs)
 
 
 def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig, train_cfg: dict, tokenizer,
               train_examples, out_dir: Path, seed: int = 0, threads: int | None = None,
-              progress: bool = True) -> Path:
-    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv``; returns model.pt's path."""
+              progress: bool = True, valid_examples=None) -> Path:
+    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv``; returns model.pt's path.
+
+    With ``valid_examples`` the run is validated after every epoch (and every ``validate_every``
+    steps) and ``model.pt`` holds the best checkpoint on validation (``Validator``)."""
     cfg = {**TRAIN_DEFAULTS, **train_cfg}
     unknown = set(train_cfg) - set(TRAIN_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown train key(s) {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
     if cfg["lr"] <= 0:
         raise ValueError(f"train.lr must be positive, got {cfg['lr']}")
+    if cfg["valid_metric"] not in (None, *VALID_METRICS):
+        raise ValueError(f"train.valid_metric must be one of {VALID_METRICS} (or null), got {cfg['valid_metric']!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     job = dict(model_name=model_name, model_kwargs=model_kwargs, objective=objective, cfg=cfg, tokenizer=tokenizer,
-               train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress)
+               train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress,
+               valid_examples=list(valid_examples or []))
     world = int(cfg["devices"])
-    if world <= 1:
+    launched = torchrun_environment()
+    if launched is not None:  # this process is one of torchrun's: it trains its share, no spawning
+        _torchrun_process(*launched, job)
+    elif world <= 1:
         _train_process(0, 1, job)
     else:
         with socket.socket() as sock:  # a free port for the processes' rendezvous
@@ -123,6 +164,49 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
             port = sock.getsockname()[1]
         torch.multiprocessing.spawn(_ddp_worker, args=(world, port, job), nprocs=world, join=True)
     return out_dir / "model.pt"
+
+
+def torchrun_environment() -> tuple[int, int, int] | None:
+    """``(rank, world size, local rank)`` when this process was started by ``torchrun`` (or any
+    launcher setting PyTorch's standard variables RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+    MASTER_PORT) with more than one process; None otherwise."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    missing = [v for v in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+    if missing:
+        raise RuntimeError(f"RANK is set but {', '.join(missing)} is not: launch with torchrun (README, 'Scale')")
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _torchrun_process(rank: int, world: int, local_rank: int, job: dict) -> None:
+    """One torchrun process: join the process group from the environment (``env://``) and train.
+    ``train.devices`` is ignored here (the launcher decides: ``--nnodes`` x ``--nproc_per_node``)."""
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    owns_group = not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+    try:
+        _train_process(rank, world, job, local_rank=local_rank)
+    finally:
+        if owns_group:
+            dist.destroy_process_group()
+
+
+def check_ranks_agree(model, device) -> None:
+    """After DDP training every process must hold the same weights: compare per-tensor checksums
+    across processes (all_gather) and stop with an error if any differ."""
+    import torch.distributed as dist
+
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(device)
+    gathered = [torch.zeros_like(sums) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, sums)
+    spread = max((g - gathered[0]).abs().max().item() for g in gathered)
+    if spread != 0:
+        raise RuntimeError(f"DDP processes ended with different weights (checksum spread {spread})")
+    if dist.get_rank() == 0:
+        print(f"all {len(gathered)} processes hold identical weights (per-tensor checksums agree)", flush=True)
 
 
 def _ddp_worker(rank: int, world: int, port: int, job: dict) -> None:
@@ -137,19 +221,69 @@ def _ddp_worker(rank: int, world: int, port: int, job: dict) -> None:
         dist.destroy_process_group()
 
 
-def _train_process(rank: int, world: int, job: dict) -> None:
-    """The training loop of one process (``world`` > 1: one of the DDP processes)."""
+class Validator:
+    """Best epoch on validation (the official DELLA code leaves model selection to the user).
+
+    ``figure()`` is the validation split's mean per-sentence ``train.valid_metric``: ``elbo`` =
+    -ELBO = reconstruction + KL summed over every latent group and dimension (paper Eq. 6, one
+    posterior sample per sentence), ``nll`` = the reconstruction term alone (a language model's
+    NLL); lower is better. It runs with a fixed seed in a forked RNG, so it does not move the
+    training's random stream (resume stays exact) and the same weights give the same figure.
+    ``update`` keeps the best so far: ``best.pt`` (model.pt's format) is rewritten whenever the figure
+    improves, and becomes ``model.pt`` at the end of training, so evaluation uses the best epoch.
+    """
+
+    def __init__(self, model, batches, metric: str | None, seed: int, device: torch.device, use_bf16: bool):
+        metric = metric or ("elbo" if model.has_latent else "nll")
+        if metric == "elbo" and not model.has_latent:
+            raise ValueError(f"train.valid_metric = elbo needs a latent model; {model.name} has no latent (use nll)")
+        self.model, self.batches, self.metric, self.seed = model, batches, metric, seed
+        self.device, self.use_bf16 = device, use_bf16
+        self.best: dict | None = None  # {"value", "step", "epoch"}
+
+    @torch.no_grad()
+    def figure(self) -> float:
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            for batch in self.batches:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                    out = self.model(batch.to(self.device))
+                per_sentence = out.rec.float()
+                if self.metric == "elbo":
+                    per_sentence = per_sentence + out.kl.float().flatten(1).sum(-1)
+                total += per_sentence.sum().item()
+                count += per_sentence.shape[0]
+        self.model.train(was_training)
+        return total / count
+
+    def update(self, value: float, step: int, epoch: int, save_best) -> bool:
+        """Record ``value``; when it is the best so far call ``save_best()`` and return True."""
+        if self.best is not None and not value < self.best["value"]:
+            return False
+        self.best = {"value": value, "step": step, "epoch": epoch, "metric": self.metric}
+        save_best()
+        return True
+
+
+def _train_process(rank: int, world: int, job: dict, local_rank: int | None = None) -> None:
+    """The training loop of one process (``world`` > 1: one of the DDP processes; ``local_rank``:
+    its GPU on its machine, = ``rank`` on one machine)."""
     model_name, objective, cfg, tokenizer = job["model_name"], job["objective"], job["cfg"], job["tokenizer"]
     out_dir, seed, progress = job["out_dir"], job["seed"], job["progress"] and rank == 0
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     device = pick_device()
     if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", rank)
+        device = torch.device("cuda", rank if local_rank is None else local_rank)
         torch.cuda.set_device(device)
     seed_everything(seed)
     model_cfg = build_model_config(job["model_kwargs"], tokenizer)
     model = build_model(model_name, model_cfg).to(device)
+    if rank == 0:  # which tensors came from a checkpoint and which are "newly initialised" (della/pretrained.py)
+        print(format_initialisation(model), flush=True)
     trained = model  # what the forward pass goes through: the model, or its DDP wrapper
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -157,8 +291,13 @@ def _train_process(rank: int, world: int, job: dict) -> None:
         # some parameters see no gradient in some runs (the conditional prior on unconditional data)
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                           find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    encoded = encode_examples(tokenizer, job["train_examples"], cfg["max_length"], cfg["max_source_length"])
+    if cfg["compile"]:  # the module is compiled in place of its forward; state_dict keys stay the same
+        trained = torch.compile(trained)
+    # fused AdamW (one kernel for all parameters) on CUDA; the for-each implementation elsewhere
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                                  fused=device.type == "cuda")
+    encoded = encode_examples(tokenizer, job["train_examples"], cfg["max_length"], cfg["max_source_length"],
+                              getattr(model, "encoder_tokenizer", None))
     n_batches = math.ceil(len(encoded) / cfg["batch_size"]) // world  # batches of this process per epoch
     if n_batches == 0:
         raise ValueError(f"{len(encoded)} training examples make fewer batches than train.devices = {world}")
@@ -169,6 +308,15 @@ def _train_process(rank: int, world: int, job: dict) -> None:
 
     ckpt_path = out_dir / "checkpoint.pt"
     log_path = out_dir / "train_log.csv"
+    best_path = out_dir / "best.pt"
+    use_bf16 = cfg["precision"] == "bf16" and bf16_supported(device)
+    validator = None
+    if job["valid_examples"] and rank == 0:  # process 0 validates; the others wait for it at the next step
+        valid = encode_examples(tokenizer, job["valid_examples"], cfg["max_length"], cfg["max_source_length"],
+                                getattr(model, "encoder_tokenizer", None))
+        validator = Validator(model, make_batches(valid, cfg["batch_size"], tokenizer.pad_id, None,
+                                                  encoder_pad_id(model)),
+                              cfg["valid_metric"], seed, device, use_bf16)
     step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
     if ckpt_path.exists():  # resume where a killed job stopped
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -181,6 +329,8 @@ def _train_process(rank: int, world: int, job: dict) -> None:
         random.setstate(state["python_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if validator is not None:
+            validator.best = state.get("best_valid")  # best-so-far (its weights are in best.pt)
         log_rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
         log_rows = [r for r in log_rows if int(r["step"]) <= step]
     else:
@@ -193,11 +343,28 @@ def _train_process(rank: int, world: int, job: dict) -> None:
                            "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch,
                            "batch_in_epoch": batch_in_epoch, "tokens": tokens, "torch_rng": torch.get_rng_state(),
                            "python_rng": random.getstate(),
-                           "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None},
+                           "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                           "best_valid": validator.best if validator is not None else None},
                           ckpt_path)
         write_log()
 
-    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens", "tokens_per_s"]
+    fieldnames = ["step", "epoch", "tokens", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s",
+                  "valid"]
+
+    def final_state():
+        """What model.pt / best.pt hold: the weights and everything needed to rebuild the model."""
+        return {"model_name": model_name, "model_config": asdict(model_cfg), "objective": objective.to_dict(),
+                "train": cfg, "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model),
+                "steps": step, "tokens": tokens, "epoch": epoch}
+
+    def validate():
+        """Validation figure into the log's ``valid`` column; best.pt when it is the best so far."""
+        value = validator.figure()
+        log_rows[-1]["valid"] = round(value, 6)
+        improved = validator.update(value, step, epoch, lambda: atomic_torch_save(final_state(), best_path))
+        print(f"step {step} epoch {epoch}: valid {validator.metric} {value:.4f}"
+              + (" (best so far)" if improved else f" (best {validator.best['value']:.4f} at step "
+                                                   f"{validator.best['step']})"), flush=True)
 
     def write_log():
         if rank != 0:
@@ -211,13 +378,13 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             writer.writerows(log_rows)
         os.replace(tmp, log_path)
 
-    use_bf16 = cfg["precision"] == "bf16" and device.type == "cuda"
     bar = tqdm(total=total_steps, initial=step, desc=f"train {model_name}", disable=not progress, unit="step")
     model.train()
     while step < total_steps:
         # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
         order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist())[rank::world]
+        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist(),
+                               encoder_pad_id(model))[rank::world]
         usable = steps_per_epoch * cfg["grad_accum"]
         while batch_in_epoch < usable and step < total_steps:
             t0 = time.perf_counter()
@@ -255,19 +422,31 @@ def _train_process(rank: int, world: int, job: dict) -> None:
             log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
             bar.update(1)
             bar.set_postfix(loss=f"{acc_logs['loss']:.2f}", kl=f"{acc_logs.get('kl', 0):.2f}", beta=f"{beta:.2f}")
+            if validator is not None and cfg["validate_every"] and step % cfg["validate_every"] == 0:
+                validate()
             if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
                 save_checkpoint()
+        validated_now = bool(cfg["validate_every"]) and step % cfg["validate_every"] == 0
+        if validator is not None and (batch_in_epoch >= usable or step >= total_steps) and not validated_now:
+            validate()  # after every epoch and at the end of the step budget (unless this step just was)
         if batch_in_epoch >= usable:
             epoch += 1
             batch_in_epoch = 0
         save_checkpoint()
     bar.close()
+    if world > 1:
+        check_ranks_agree(model, device)
 
     if rank == 0:
-        atomic_torch_save({"model_name": model_name, "model_config": asdict(model_cfg),
-                           "objective": objective.to_dict(), "train": cfg, "steps": step, "tokens": tokens,
-                           "state_dict": model.state_dict()},
-                          out_dir / "model.pt")
+        if validator is not None:  # evaluation uses the best checkpoint on validation
+            best = torch.load(best_path, map_location="cpu", weights_only=False)
+            best["selected"] = {**validator.best, "last_step": step}
+            atomic_torch_save(best, out_dir / "model.pt")
+            best_path.unlink()
+            print(f"model.pt = the best on validation: {validator.metric} {validator.best['value']:.4f} at step "
+                  f"{validator.best['step']} (epoch {validator.best['epoch']}) of {step}", flush=True)
+        else:
+            atomic_torch_save(final_state(), out_dir / "model.pt")
         write_log()
         ckpt_path.unlink(missing_ok=True)
 
@@ -277,8 +456,9 @@ def load_trained(model_path: Path, device=None):
     device = device or pick_device()
     state = torch.load(model_path, map_location=device, weights_only=False)
     cfg = ModelConfig(**state["model_config"])
-    cfg.pretrained = None  # the weights are in state_dict; do not fetch the checkpoint again
-    model = build_model(state["model_name"], cfg).to(device)
+    # the weights are in state_dict: rebuild pretrained backbones from their saved configs, not the checkpoint
+    with architectures_only(state.get("pretrained_configs", {})):
+        model = build_model(state["model_name"], cfg).to(device)
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model, state

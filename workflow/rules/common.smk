@@ -55,7 +55,7 @@ def run_spec(recipe):
     spec = resolve_run(config, recipe)
     return {"recipe": spec.recipe, "model": spec.model, "model_kwargs": spec.model_kwargs,
             "objective": spec.objective.to_dict(), "train": spec.train, "evaluate": spec.evaluate,
-            "has_latent": spec.has_latent}
+            "has_latent": spec.has_latent, "tokenizer": spec.tokenizer}
 
 
 RUN_DIR = R + "/runs/{task}/{recipe}/seed{seed}"

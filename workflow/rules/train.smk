@@ -6,6 +6,7 @@
 rule train:
     input:
         train=R + "/data/{task}/train.jsonl",
+        valid=R + "/data/{task}/valid.jsonl",  # best epoch on validation (della/train.py Validator)
         tokenizer=R + "/data/{task}/tokenizer.json",
     output:
         model=RUN_DIR + "/model.pt",

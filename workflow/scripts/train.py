@@ -22,8 +22,9 @@ train_run(
     model_kwargs=run["model_kwargs"],
     objective=ObjectiveConfig.from_dict(run["objective"]),
     train_cfg=run["train"],
-    tokenizer=TextTokenizer.load(snakemake.input.tokenizer),  # noqa: F821
+    tokenizer=TextTokenizer.load(run.get("tokenizer") or snakemake.input.tokenizer),  # noqa: F821 (recipe's own first)
     train_examples=read_jsonl(snakemake.input.train),  # noqa: F821
+    valid_examples=read_jsonl(snakemake.input.valid),  # noqa: F821
     out_dir=Path(snakemake.output.model).parent,  # noqa: F821
     seed=int(snakemake.wildcards.seed),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
