@@ -59,15 +59,20 @@ class Batch(TensorRecord):
 
 
 def encode_example(tokenizer, target: str, source: str | None, max_length: int, max_source_length: int):
-    """Token ids of one example, truncated: returns (decoder ids, prompt length, source ids or None)."""
-    target_ids = tokenizer.encode(target)[: max_length]
+    """Token ids of one example, truncated: returns (decoder ids, prompt length, source ids or None).
+
+    A target longer than ``max_length`` tokens is cut WITHOUT ``<eos>``: the cut is not the end of
+    the sentence, so neither training nor scoring may teach or reward ending it there."""
+    target_ids = tokenizer.encode(target)
+    cut = len(target_ids) > max_length
+    target_ids = target_ids[: max_length]
     if source is None:
         prompt = [tokenizer.bos_id]
         source_ids = None
     else:
         source_ids = [tokenizer.bos_id] + tokenizer.encode(source)[: max_source_length] + [tokenizer.sep_id]
         prompt = source_ids
-    return prompt + target_ids + [tokenizer.eos_id], len(prompt), source_ids
+    return prompt + target_ids + ([] if cut else [tokenizer.eos_id]), len(prompt), source_ids
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
