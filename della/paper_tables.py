@@ -234,9 +234,9 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
             continue
         for task in tasks:
             idx = frame.index[(frame.task == task) & frame[col.label].notna()]
-            if len(idx) < 2:
-                continue
             vals = frame.loc[idx, col.label].astype(float)
+            if len(idx) < 2 or vals.nunique() < 2:
+                continue  # nothing to single out
             best = vals.min() if col.better == "low" else vals.max()
             bold_mask.loc[idx[(vals == best).to_numpy()], col.label] = True
     notes = [
