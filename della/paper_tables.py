@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from della import tables
+
 PAPER_TABLE_IDS = (1, 2, 4, 5, 8, 9)
 
 
@@ -89,7 +91,7 @@ def load_run_metrics(metric_files) -> pd.DataFrame:
     for path in metric_files:
         m = json.loads(Path(path).read_text())
         try:
-            row = {"task": m["task"], "recipe": m["recipe"], "seed": m["seed"]}
+            row = {"task": m["task"], "recipe": m["recipe"], "model": m["model"], "seed": m["seed"]}
         except KeyError as err:
             raise ValueError(f"{path}: metrics.json has no {err} field") from err
         row["synthetic"] = bool(m.get("synthetic"))
@@ -97,22 +99,17 @@ def load_run_metrics(metric_files) -> pd.DataFrame:
         row.update({k: v for k, v in m.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in row})
         rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["task", "recipe", "seed", "synthetic", "pretrained"])
+    return pd.DataFrame(rows, columns=None if rows else ["task", "recipe", "model", "seed", "synthetic", "pretrained"])
 
 
 def aggregate_seeds(runs: pd.DataFrame, keys) -> pd.DataFrame:
-    """Mean, sample std (NaN for one seed) and seed count of ``keys`` per (task, recipe)."""
+    """``<key>_mean``, ``<key>_std`` (sample std, NaN for one seed), ``n_seeds`` per (task, recipe):
+    della/tables.py's ``aggregate_seeds`` on ``keys`` plus ``pretrained`` (as ``pretrained_mean``)."""
     if runs.empty:
-        return pd.DataFrame(columns=["task", "recipe", "n_seeds", "synthetic", "pretrained"])
-    keys = [k for k in keys if k in runs.columns]
-    grouped = runs.groupby(["task", "recipe"], sort=False)
-    out = grouped[keys].mean()
-    std = grouped[keys].std(ddof=1)
-    out = out.join(std.add_suffix("_std"))
-    out["n_seeds"] = grouped["seed"].nunique()
-    out["synthetic"] = grouped["synthetic"].any()
-    out["pretrained"] = grouped["pretrained"].all()
-    return out.reset_index()
+        return pd.DataFrame(columns=["task", "recipe", "model", "n_seeds", "synthetic", "pretrained_mean"])
+    keys = [k for k in dict.fromkeys(keys) if k in runs.columns]
+    frame = runs[list(tables.KEYS) + ["pretrained"] + keys].assign(pretrained=runs.pretrained.astype(float))
+    return tables.aggregate_seeds(frame)
 
 
 def task_marks(info: dict | None) -> list[str]:
@@ -198,10 +195,10 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
         cells = {"Task": task + (f" [{', '.join(marks)}]" if marks else ""), "Model": recipe}
         for col in columns:
             ours = std = None
-            if have and col.key in run.index and not pd.isna(run[col.key]):
-                ours, std = float(run[col.key]), run.get(col.key + "_std")
+            if have and col.key + "_mean" in run.index and not pd.isna(run[col.key + "_mean"]):
+                ours, std = float(run[col.key + "_mean"]), run.get(col.key + "_std")
             value, conf = paper.lookup(table, task, recipe, col.paper_metric)
-            comparable = not (have and (run["synthetic"] or (col.likelihood and not run["pretrained"])))
+            comparable = not (have and (run["synthetic"] or (col.likelihood and run["pretrained_mean"] < 1)))
             rec[col.label] = ours
             rec[col.label + "_std"] = None if std is None or pd.isna(std) else float(std)
             rec[col.label + "_paper"] = value
@@ -218,8 +215,8 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
                 dagger |= bool(mark)
                 cells[col.label + " (paper)"] = f"{value:.2f}{mark}"
             if col.principled:
-                p = float(run[col.principled]) if have and col.principled in run.index \
-                    and not pd.isna(run[col.principled]) else None
+                p = float(run[col.principled + "_mean"]) if have and col.principled + "_mean" in run.index \
+                    and not pd.isna(run[col.principled + "_mean"]) else None
                 pstd = run.get(col.principled + "_std") if p is not None else None
                 rec[col.label + "*"] = p
                 cells[col.label + "*"] = _fmt(p, pstd)
