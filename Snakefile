@@ -10,6 +10,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/study.smk"
+include: "workflow/rules/paper_tables.smk"
 
 
 rule all:
@@ -17,3 +18,4 @@ rule all:
     input:
         TABLES,
         PLOTS,
+        PAPER_TABLES,

@@ -90,8 +90,13 @@ def encode_for_encoder(encoder_tokenizer, target: str, source: str | None, max_l
 def encode_example(tokenizer, target: str, source: str | None, max_length: int, max_source_length: int,
                    encoder_tokenizer=None):
     """Token ids of one example, truncated: returns (decoder ids, prompt length, source ids or None,
-    encoder-tokenizer ids or None (see ``encode_for_encoder``))."""
-    target_ids = tokenizer.encode(target)[: max_length]
+    encoder-tokenizer ids or None (see ``encode_for_encoder``)).
+
+    A target longer than ``max_length`` tokens is cut WITHOUT ``<eos>``: the cut is not the end of
+    the sentence, so neither training nor scoring may teach or reward ending it there."""
+    target_ids = tokenizer.encode(target)
+    cut = len(target_ids) > max_length
+    target_ids = target_ids[: max_length]
     if source is None:
         prompt = [tokenizer.bos_id]
         source_ids = None
@@ -101,7 +106,7 @@ def encode_example(tokenizer, target: str, source: str | None, max_length: int, 
     encoder = None
     if encoder_tokenizer is not None:
         encoder = encode_for_encoder(encoder_tokenizer, target, source, max_length, max_source_length)
-    return prompt + target_ids + [tokenizer.eos_id], len(prompt), source_ids, encoder
+    return prompt + target_ids + ([] if cut else [tokenizer.eos_id]), len(prompt), source_ids, encoder
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:

@@ -18,11 +18,14 @@ import torch
 from della import metrics as text_metrics_module
 from della.decoding import generate
 from della.latent_eval import evaluate_language_model, evaluate_latent_model
+from della.batch import encode_example
 from della.train import encode_examples, encoder_pad_id, make_batches, write_json
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
-    "max_sentences": 1000,  # test sentences used for PPL / ELBO / KL / MI / AU
+    "max_sentences": 1000,  # test sentences used for PPL / ELBO / KL / MI / AU, drawn at random (subset_seed)
+    "subset_seed": 0,  # seed of the evaluated subset, the same for every run so that runs score the same sentences
+    "long_sentences": "full",  # targets longer than train.max_length: "full" (scored up to n_positions) | "drop"
     "iw_samples": 30,  # K of the importance-weighted bound (DELLA's code: 30; Optimus: 100)
     "iw_chunk": 10,  # decoder passes run K·B sequences, this many copies of the batch at a time
     "mi": True,
@@ -75,16 +78,70 @@ def factor_probe(post_means: torch.Tensor, factors: list[dict]) -> dict:
     return out
 
 
+def evaluation_subset(n_total: int, count: int, seed: int) -> list[int]:
+    """Indices of ``count`` examples drawn uniformly without replacement from ``n_total`` with a
+    fixed ``seed``, in file order. Not a prefix: files sorted by label (the Shen-layout Yelp test
+    split holds every negative sentence first) would give a one-class subset."""
+    if count >= n_total:
+        return list(range(n_total))
+    gen = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(n_total, generator=gen)[:count].tolist())
+
+
+def encode_for_scoring(tokenizer, examples, *, max_length: int, max_source_length: int, n_positions: int,
+                       long_sentences: str, encoder_tokenizer=None):
+    """Encode the evaluated examples; targets longer than ``max_length`` (the training cut) are
+    scored in full up to the model's ``n_positions`` (``"full"``) or dropped (``"drop"``).
+
+    Returns ``(encoded, kept examples, stats)``; ``stats`` counts the long targets
+    (``n_long_sentences``), the dropped ones and those still cut at ``n_positions`` (no <eos>)."""
+    if long_sentences not in ("full", "drop"):
+        raise ValueError(f"evaluate.long_sentences = {long_sentences!r}; expected 'full' or 'drop'")
+    encoded, kept = [], []
+    n_long = n_cut = 0
+    for ex in examples:
+        n_target = len(tokenizer.encode(ex.target))
+        if n_target <= max_length:
+            encoded.append(encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length,
+                                          encoder_tokenizer))
+            kept.append(ex)
+            continue
+        n_long += 1
+        if long_sentences == "drop":
+            continue
+        prompt = 1 if ex.source is None else 2 + min(len(tokenizer.encode(ex.source)), max_source_length)
+        room = n_positions - prompt - 1  # the target and its <eos> must fit in the positions
+        n_cut += n_target > room
+        encoded.append(encode_example(tokenizer, ex.target, ex.source, max(room, 1), max_source_length,
+                                      encoder_tokenizer))
+        kept.append(ex)
+    stats = {"long_sentences": long_sentences, "n_long_sentences": n_long,
+             "n_long_dropped": n_long if long_sentences == "drop" else 0, "n_cut_at_n_positions": n_cut}
+    return encoded, kept, stats
+
+
 def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, train_cfg: dict, seed: int,
                  samples_path: Path, progress: bool = True) -> dict:
     cfg = _eval_settings(eval_cfg)
     torch.manual_seed(seed)
     device = model.device
-    examples = test_examples[: cfg["max_sentences"]]
     enc_tok, enc_pad = getattr(model, "encoder_tokenizer", None), encoder_pad_id(model)
-    encoded = encode_examples(tokenizer, examples, train_cfg["max_length"], train_cfg["max_source_length"], enc_tok)
+    subset = evaluation_subset(len(test_examples), cfg["max_sentences"], cfg["subset_seed"])
+    encoded, examples, long_stats = encode_for_scoring(
+        tokenizer, [test_examples[i] for i in subset], max_length=train_cfg["max_length"],
+        max_source_length=train_cfg["max_source_length"], n_positions=model.cfg.n_positions,
+        long_sentences=cfg["long_sentences"], encoder_tokenizer=enc_tok)
+    if not encoded:
+        raise ValueError(f"{task_spec.name}: every evaluated test sentence is longer than train.max_length = "
+                         f"{train_cfg['max_length']} and evaluate.long_sentences = 'drop'")
+    print(f"evaluate: {len(subset)} of {len(test_examples)} test examples drawn with subset_seed "
+          f"{cfg['subset_seed']}; {long_stats['n_long_sentences']} longer than max_length = "
+          f"{train_cfg['max_length']} tokens ({'dropped' if cfg['long_sentences'] == 'drop' else 'scored in full'}"
+          f", {long_stats['n_cut_at_n_positions']} still cut at n_positions); {len(encoded)} scored")
     batches = [b.to(device) for b in make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, None, enc_pad)]
-    result: dict = {"task": task_spec.name, "conditional": task_spec.conditional, "has_latent": model.has_latent}
+    result: dict = {"task": task_spec.name, "conditional": task_spec.conditional, "has_latent": model.has_latent,
+                    "eval_subset_seed": cfg["subset_seed"], "eval_subset_count": len(subset),
+                    "eval_split_size": len(test_examples), "n_scored": len(encoded), **long_stats}
     if model.has_latent:
         means: list = []
         result.update(evaluate_latent_model(model, batches, k=cfg["iw_samples"], k_chunk=cfg["iw_chunk"],
@@ -101,6 +158,8 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
 
     # -- generation -------------------------------------------------------------------------
     n = min(cfg["n_samples"], len(test_examples)) if task_spec.conditional else cfg["n_samples"]
+    # conditional tasks: the sources come from a seeded draw of the whole split too (same seed)
+    sources_pool = [test_examples[i] for i in evaluation_subset(len(test_examples), n, cfg["subset_seed"])]
     dec = cfg["decoding"]
     outputs: list[str] = []
     sources: list[str] = []
@@ -109,7 +168,7 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     for start in range(0, n, gen_bs):
         count = min(gen_bs, n - start)
         if task_spec.conditional:
-            chunk = test_examples[start:start + count]
+            chunk = sources_pool[start:start + count]
             enc_chunk = encode_examples(tokenizer, chunk, train_cfg["max_length"], train_cfg["max_source_length"],
                                         enc_tok)
             prompts = [e[2] for e in enc_chunk]  # <bos> source <sep>

@@ -6,24 +6,41 @@ model it evaluates.
 * **IW-NLL / PPL** (Burda et al. 2016; DELLA's ``calc_iwnll``, Optimus' ``calc_iwnll``):
   ``log p(x) ≈ logsumexp_k log w_k − log K`` with ``log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x)``,
   z_k ~ q(z|x). The K samples come from one batched posterior pass and one batched decoder pass
-  over K·B sequences (in chunks). ``PPL = exp(−Σ_x log p(x) / Σ_x n_tokens(x))`` where n_tokens
-  counts the scored tokens (the target's tokens and its <eos>, not <bos>, source or padding).
-  For models with several latent groups the latent terms ``log p(z) − log q(z|x)`` are summed
-  over groups (the joint density, paper Eq. 6: ``*_sum`` keys, used in tables) and, labelled as
-  the official DELLA convention, averaged over groups (``*_official_mean``).
+  over K·B sequences (in chunks). Two conventions side by side (DESIGN §6):
+
+  - principled: ``ppl_sum = exp(−Σ_x log p(x) / Σ_x n_tokens(x))`` where n_tokens counts the
+    scored tokens (the target's tokens and its <eos>, not <bos>, source or padding) and the
+    latent terms ``log p(z) − log q(z|x)`` are summed over groups (the joint density, paper
+    Eq. 6: a bound on log p(x));
+  - paper: ``ppl_paper`` = the official ``calc_iwnll`` (github.com/OpenVLG/DELLA,
+    train_utils.py): the latent terms averaged over groups (``GPT2VAEEncoder.forward`` stacks the
+    per-layer ``log_prior``/``log_post`` and takes ``.mean(0)``; not a bound) and the token count
+    ``attention_mask.sum(-1)`` of ``<bos> x <eos>``, i.e. words + <s> + </s>
+    (``n_tokens_paper`` = the scored tokens plus one <bos> per sentence).
+    ``ppl_official_mean`` keeps the mean-over-groups latent term with OUR token count.
 * **ELBO** = E_q[log p(x|z)] − KL, with the reconstruction averaged over the K samples and the
-  analytic KL (per group, at the sampled lower groups). ``neg_elbo`` and ``nll_rec`` are nats
-  per sentence.
+  analytic KL (per group, at the sampled lower groups). ``neg_elbo_sum`` / ``kl_sum`` sum the
+  groups (principled); ``neg_elbo_paper`` / ``kl_paper`` average them as the official code
+  (``kl_loss = torch.stack(all_kl_loss).mean(0)``). Nats per sentence.
 * **MI** (Hoffman & Johnson 2016; ``calc_mi`` of vae-pretraining-encoder / Optimus):
-  ``I(x; z) = E_x E_{q(z|x)} log q(z|x) − E_{q(z)} log q(z)`` with one z_i ~ q(z|x_i) per
-  sentence and the aggregate posterior q(z) = (1/N) Σ_j q(z|x_j) over ALL N evaluation
-  sentences (not per batch), so the estimate is bounded by log N. ``mi`` is the joint latent;
-  ``mi_per_group`` uses each group's conditional factor q(z_l | z_{i,<l}, x_j) (for DELLA: the
-  layer-l posterior with x_i's own lower latents; for single-latent models it equals ``mi``).
-* **AU** (Burda et al. 2016): dimension u is active when Var_x(E_q[z_u|x]) > delta; for DELLA
-  the posterior means are taken layer by layer with the lower layers at their means. Reported at
-  delta = 0.01 and 0.2, as a count over all dimensions (``au_joint``) and as the mean over groups
-  of the per-group count (``au_per_group_mean``, the paper's figure for DELLA).
+  ``I(x; z) = E_x E_{q(z|x)} log q(z|x) − E_{q(z)} log q(z)`` with the first term analytic
+  (``−d/2 log 2π − ½ Σ (1 + log σ²)``, as ``calc_mi``; for DELLA per group at the sampled lower
+  latents), one z_i ~ q(z|x_i) per sentence and the aggregate posterior
+  q(z) = (1/N) Σ_j q(z|x_j) over ALL N evaluation sentences (not per batch), so the estimate
+  is bounded by log N. ``mi`` is the joint latent. ``mi_per_group`` is the chain-rule term
+  ``I(x; z_l | z_<l) = E[log q(z_l | z_<l, x)] − E[log q(z_≤l) − log q(z_<l)]`` with
+  ``q(z_≤l) = (1/N) Σ_j Π_{m≤l} q(z_m | z_<m, x_j)``: the terms telescope, so the groups sum
+  to ``mi`` exactly (for single-latent models ``mi_per_group == [mi]``).
+* **AU** (Burda et al. 2016): dimension u is active when Var_x(E_q[z_u|x]) >= delta (the
+  ``>=`` of Optimus, vae-pretraining-encoder and DELLA's ``calc_au``; the variance is the
+  unbiased one, as ``calc_au``'s ``var_sum / (cnt − 1)``). Two ways of taking DELLA's
+  posterior means: ``au_*`` (principled: layer by layer with the lower layers at their
+  means, i.e. the mean of the mean path) and ``au_paper*`` (official ``calc_au``:
+  ``get_encode_states`` returns each layer's posterior mean given lower layers SAMPLED from
+  the posterior). Reported at delta = 0.01 and 0.2, as a count over all dimensions
+  (``au_joint``, ``au_paper_joint``) and as the mean over groups of the per-group count
+  (``au_per_group_mean``, ``au_paper``: the paper's figure for DELLA, 0..d). For
+  single-latent models both ways coincide.
 """
 from __future__ import annotations
 
@@ -33,9 +50,21 @@ import time
 import torch
 from tqdm import tqdm
 
+from della.vae import LOG_2PI
+
+
+PAPER_TOKENS = "scored target tokens + one <bos> per sentence (official calc_iwnll: words + <s> + </s>)"
+OUR_TOKENS = "scored target tokens incl. <eos> (excl. <bos>, source, padding)"
+
 
 def _reduce_groups(t: torch.Tensor, how: str) -> torch.Tensor:
     return t.sum(-1) if how == "sum" else t.mean(-1)
+
+
+def gaussian_neg_entropy(logvar: torch.Tensor) -> torch.Tensor:
+    """E_{N(mu, exp(logvar))}[log N(z; mu, exp(logvar))] summed over the last dimension (analytic,
+    as ``calc_mi`` of vae-pretraining-encoder / Optimus: ``−d/2 log 2π − ½ Σ (1 + logvar)``)."""
+    return -0.5 * (LOG_2PI + 1.0 + logvar).sum(-1)
 
 
 @torch.no_grad()
@@ -50,7 +79,7 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     n_tok = 0
     sums = {"iw_ll_sum": 0.0, "iw_ll_official_mean": 0.0, "rec": 0.0, "kl_sum": 0.0, "kl_mean": 0.0}
     kl_groups = None
-    means, encs, z_first, log_q_own = [], [], [], []
+    means, means_sampled_lower, encs, z_first, neg_entropy, log_q_own = [], [], [], [], [], []
     seconds = {"iw_elbo_kl": 0.0, "au": 0.0, "mi": 0.0}
     for batch in tqdm(batches, desc=f"IW-PPL (K={k})", disable=not progress, leave=False):
         start = time.perf_counter()
@@ -71,74 +100,106 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
         mid = time.perf_counter()
         seconds["iw_elbo_kl"] += mid - start
         means.append(model.sample_posterior(enc, k=1, use_mean=True).post_mean[0])  # [B, L, d]
+        # official calc_au: each layer's posterior mean given lower layers sampled from the posterior
+        means_sampled_lower.append(sample.post_mean[0])  # [B, L, d]
         seconds["au"] += time.perf_counter() - mid
         if mi:
             encs.append(enc)
             z_first.append(sample.z[0])  # one z_i ~ q(z | x_i) per sentence
-            log_q_own.append(sample.log_q()[0])  # [B, L]
+            neg_entropy.append(gaussian_neg_entropy(sample.post_logvar[0]))  # [B, L], at z_i's lower groups
+            log_q_own.append(sample.log_q()[0])  # [B, L]: the same term at the sample itself
     out = {
         "n_sentences": n_sent,
         "n_tokens": n_tok,
-        "token_denominator": "scored target tokens incl. <eos> (excl. <bos>, source, padding)",
+        "n_tokens_paper": n_tok + n_sent,
+        "token_denominator": OUR_TOKENS,
+        "token_denominator_paper": PAPER_TOKENS,
         "iw_samples": k,
     }
     for conv, key in (("sum", "iw_ll_sum"), ("official_mean", "iw_ll_official_mean")):
         nll = -sums[key]
         out[f"iw_nll_{conv}"] = nll / n_sent
         out[f"ppl_{conv}"] = math.exp(nll / n_tok)
+    out["ppl_paper"] = math.exp(-sums["iw_ll_official_mean"] / (n_tok + n_sent))
     out["nll_rec"] = sums["rec"] / n_sent
     out["kl_sum"] = sums["kl_sum"] / n_sent
     out["kl_official_mean"] = sums["kl_mean"] / n_sent
+    out["kl_paper"] = out["kl_official_mean"]
     out["kl_per_group"] = (kl_groups / n_sent).tolist()
     out["neg_elbo_sum"] = out["nll_rec"] + out["kl_sum"]
     out["neg_elbo_official_mean"] = out["nll_rec"] + out["kl_official_mean"]
+    out["neg_elbo_paper"] = out["neg_elbo_official_mean"]
     start = time.perf_counter()
     means = torch.cat(means)
     if posterior_means is not None:
         posterior_means.append(means)
     out.update(active_units(means, au_deltas))
+    out.update(active_units(torch.cat(means_sampled_lower), au_deltas, prefix="au_paper"))
     seconds["au"] += time.perf_counter() - start
     if mi:
         start = time.perf_counter()
-        out.update(mutual_information(model, z_first, encs, log_q_own))
+        out.update(mutual_information(model, z_first, encs, neg_entropy, log_q_own))
         seconds["mi"] = time.perf_counter() - start
     out["seconds"] = seconds
     return out
 
 
-def active_units(post_means: torch.Tensor, deltas=(0.01, 0.2)) -> dict:
-    """Active units from posterior means ``[N, L, d]``: Var over x of E_q[z|x] > delta."""
+def active_counts(var: torch.Tensor, delta: float) -> torch.Tensor:
+    """Active dimensions of per-dimension variances ``[L, d]``: ``var >= delta`` (the ``>=`` of
+    Optimus / vae-pretraining-encoder / DELLA's ``calc_au``), counted per group ``[L]``."""
+    return (var >= delta).sum(-1)
+
+
+def active_units(post_means: torch.Tensor, deltas=(0.01, 0.2), prefix: str = "au") -> dict:
+    """Active units from posterior means ``[N, L, d]``: Var over x (unbiased) of E_q[z|x] >= delta.
+
+    ``prefix="au"``: ``au_joint@δ`` (all dimensions), ``au_per_group@δ`` and
+    ``au_per_group_mean@δ``; ``prefix="au_paper"``: ``au_paper_joint@δ``, ``au_paper_per_group@δ``
+    and ``au_paper@δ`` (the per-group mean, the paper's AU column)."""
     var = post_means.float().var(0, unbiased=True)  # [L, d]
     out = {}
     for delta in deltas:
-        active = var > delta
-        out[f"au_joint@{delta}"] = int(active.sum())
-        out[f"au_per_group_mean@{delta}"] = float(active.sum(-1).float().mean())
-        out[f"au_per_group@{delta}"] = active.sum(-1).tolist()
+        per_group = active_counts(var, delta)
+        mean_key = f"{prefix}_per_group_mean@{delta}" if prefix == "au" else f"{prefix}@{delta}"
+        out[f"{prefix}_joint@{delta}"] = int(per_group.sum())
+        out[mean_key] = float(per_group.float().mean())
+        out[f"{prefix}_per_group@{delta}"] = per_group.tolist()
     return out
 
 
 @torch.no_grad()
-def mutual_information(model, z_batches, enc_batches, log_q_own_batches) -> dict:
+def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q_own_batches=None) -> dict:
     """Aggregate-posterior MI estimate over all N sentences (see the module docstring).
 
     ``z_batches[b]`` ``[B_b, L, d]`` one sample per sentence; ``enc_batches[b]`` the encodings;
-    ``log_q_own_batches[b]`` ``[B_b, L]`` log q(z_i | x_i) per group. Pairs are computed block by
-    block with ``model.log_posterior_pairwise`` (the encoder is never re-run).
+    ``neg_entropy_batches[b]`` ``[B_b, L]`` the analytic E_q[log q(z_l | z_<l, x_i)] per group
+    (``gaussian_neg_entropy``). Pairs are computed block by block with
+    ``model.log_posterior_pairwise`` (the encoder is never re-run). ``mi_per_group[l]`` is the
+    chain-rule term I(x; z_l | z_<l); the groups sum to ``mi``.
+
+    ``log_q_own_batches`` (optional, ``[B_b, L]`` log q(z_i | x_i) at the sample itself) adds
+    ``mi_sampled``: the same estimator with the first term sampled instead of analytic. It is not
+    the references' convention, but its two terms are evaluated at the same z_i and their noise
+    cancels: near posterior collapse the analytic form carries a sampling error of about
+    sqrt(D / 2N) nats (D latent dimensions) that the sampled one does not.
     """
     n = sum(z.shape[0] for z in z_batches)
-    log_q_own = torch.cat(log_q_own_batches)  # [N, L]
+    neg_entropy = torch.cat(neg_entropy_batches)  # [N, L]
     log_agg = []
     for z in z_batches:
         blocks = [model.log_posterior_pairwise(z, enc) for enc in enc_batches]  # each [B_i, B_j, L]
-        pair = torch.cat(blocks, dim=1)  # [B_i, N, L]
-        per_group = torch.logsumexp(pair, dim=1) - math.log(n)  # [B_i, L]
-        joint = torch.logsumexp(pair.sum(-1), dim=1) - math.log(n)  # [B_i]
-        log_agg.append(torch.cat([per_group, joint[:, None]], dim=-1))
-    log_agg = torch.cat(log_agg)  # [N, L + 1]
-    mi_joint = (log_q_own.sum(-1) - log_agg[:, -1]).mean().item()
-    mi_groups = (log_q_own - log_agg[:, :-1]).mean(0).tolist()
-    return {"mi": mi_joint, "mi_per_group": mi_groups, "mi_n": n, "mi_bound_log_n": math.log(n)}
+        pair = torch.cat(blocks, dim=1).double()  # [B_i, N, L]: log q(z_{i,l} | z_{i,<l}, x_j)
+        # log q(z_{i,<=l}) of the aggregate posterior, l = 1..L (the last one is the joint)
+        log_agg.append(torch.logsumexp(pair.cumsum(-1), dim=1) - math.log(n))  # [B_i, L]
+    log_agg = torch.cat(log_agg)  # [N, L]
+    mi_joint = (neg_entropy.double().sum(-1) - log_agg[:, -1]).mean().item()
+    # log q(z_l | z_<l) = log q(z_<=l) - log q(z_<l), with log q(z_<1) = 0
+    log_cond = log_agg - torch.cat([torch.zeros_like(log_agg[:, :1]), log_agg[:, :-1]], dim=1)
+    mi_groups = (neg_entropy.double() - log_cond).mean(0).tolist()
+    out = {"mi": mi_joint, "mi_per_group": mi_groups, "mi_n": n, "mi_bound_log_n": math.log(n)}
+    if log_q_own_batches is not None:
+        out["mi_sampled"] = (torch.cat(log_q_own_batches).double().sum(-1) - log_agg[:, -1]).mean().item()
+    return out
 
 
 @torch.no_grad()
@@ -151,6 +212,6 @@ def evaluate_language_model(model, batches, progress: bool = True) -> dict:
         nll += model(batch).rec.sum().item()
         n_sent += len(batch)
         n_tok += batch.n_tokens.sum().item()
-    return {"n_sentences": n_sent, "n_tokens": n_tok,
-            "token_denominator": "scored target tokens incl. <eos> (excl. <bos>, source, padding)",
-            "nll": nll / n_sent, "ppl": math.exp(nll / n_tok)}
+    return {"n_sentences": n_sent, "n_tokens": n_tok, "n_tokens_paper": n_tok + n_sent,
+            "token_denominator": OUR_TOKENS, "token_denominator_paper": PAPER_TOKENS,
+            "nll": nll / n_sent, "ppl": math.exp(nll / n_tok), "ppl_paper": math.exp(nll / (n_tok + n_sent))}

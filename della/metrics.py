@@ -14,8 +14,12 @@ Metric                       definition (and reference)                         
                              the *other* samples (Zhu et al. 2018, Texygen)
 ``dist_n``, n = 1..4         :func:`distinct_n`: distinct n-grams / all n-grams over all          x100
                              samples (Li et al. 2016, "A Diversity-Promoting Objective")
+``dist_tok_n``, n = 1..4     :func:`distinct_n_per_token`: distinct n-grams / all TOKENS (Li et    x100
+                             al. 2016's own wording; the paper column "Dist" uses n = 2)
 ``jaccard_n``, n = 1..4      :func:`jaccard`: mean over sample pairs of the Jaccard similarity    fraction (0..1)
-                             of their n-gram *sets* (the paper's "JS")
+                             of their n-gram *sets* (a labelled variant, not the paper's scale)
+``js_max_1``                 :func:`jaccard_max`: mean over samples of the max unigram-set        fraction (0..1)
+                             Jaccard with any other sample (SentiGAN; the paper's "JS" column)
 ``rouge1/2/L``               :func:`rouge`: mean F-measure of Google's ``rouge_score``            x100
                              (Lin 2004)
 ===========================  =================================================================  =============================
@@ -68,6 +72,8 @@ __all__ = [
     "test_set_bleu_scores",
     "distinct_n",
     "jaccard",
+    "jaccard_max",
+    "distinct_n_per_token",
     "corpus_bleu_sacrebleu",
     "rouge",
     "text_metrics",
@@ -343,8 +349,57 @@ def distinct_n(samples: Sequence[Tokens], n: int) -> float:
     return len(np.unique(gid[valid])) / total
 
 
+def distinct_n_per_token(samples: Sequence[Tokens], n: int) -> float:
+    """Distinct-n as Li et al. (2016, NAACL) define it: "the number of distinct unigrams and
+    bigrams ... scaled by the total number of generated tokens", pooled over all samples. It
+    differs from :func:`distinct_n` (÷ n-grams) by the factor Σ(T_i − n + 1)/Σ T_i (−1/T for
+    bigrams: 1–13 % on the paper's sentence lengths), which the paper's values cannot tell apart;
+    the paper column "Dist" uses this one (the cited definition). 0.0 without tokens."""
+    _check_order(n)
+    samples = _as_token_lists("samples", samples)
+    total_tokens = sum(len(x) for x in samples)
+    if total_tokens == 0:
+        return 0.0
+    idx = _NgramIndex(samples)
+    gid, valid, _ = idx.grams(n)
+    return len(np.unique(gid[valid])) / total_tokens
+
+
+def jaccard_max(samples: Sequence[Tokens], n: int = 1, *, block: int = 1024) -> float:
+    """Mean over samples of the MAXIMUM n-gram-set Jaccard similarity with any other sample
+    (SentiGAN, Wang & Wan 2018, IJCAI: "Diversity" = 1 − this per sentence, averaged; Jaccard
+    similarity of the word sets, n = 1). The paper column "JS" uses it with n = 1: its values
+    (0.21–0.80) are on this scale, where mean pairwise 2-gram Jaccard (:func:`jaccard`) is 0.003–0.007
+    on human text. Lower = more diverse. Exact, O(N²) pairs in blocks of ``block`` rows (a sparse
+    product of the sample × n-gram incidence matrix). A sample with no n-gram scores 0; fewer than
+    two samples -> 0.0.
+    """
+    import scipy.sparse as sp
+
+    _check_order(n)
+    samples = _as_token_lists("samples", samples)
+    N = len(samples)
+    if N < 2:
+        return 0.0
+    idx = _NgramIndex(samples)
+    s, g, _c, n_ids = idx.sentence_counts(n)  # unique (sentence, gram) pairs = the sets
+    X = sp.csr_matrix((np.ones(len(s), dtype=np.float32), (s, g)), shape=(N, max(n_ids, 1)))
+    sizes = np.bincount(s, minlength=N).astype(np.float64)
+    best = np.zeros(N)
+    for a in range(0, N, block):
+        b = min(N, a + block)
+        inter = (X[a:b] @ X.T).toarray().astype(np.float64)  # [b-a, N]
+        union = sizes[a:b, None] + sizes[None, :] - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        ratio[np.arange(b - a), np.arange(a, b)] = -1.0  # not against itself
+        best[a:b] = ratio.max(1)
+    return float(best.mean())
+
+
 def jaccard(samples: Sequence[Tokens], n: int, *, empty_value: float = 0.0, block: int = 512) -> float:
-    """Mean pairwise n-gram Jaccard similarity (the DELLA paper's "JS"; lower = more diverse).
+    """Mean pairwise n-gram Jaccard similarity (lower = more diverse); not the paper's "JS" scale
+    (see :func:`jaccard_max`), kept as a labelled variant (``jaccard_n``).
 
     ``mean over unordered pairs i < j of |G_i & G_j| / |G_i | G_j|`` where ``G_i`` is the
     *set* of n-grams of sample i.  A pair in which neither sample has an n-gram (both
@@ -517,4 +572,9 @@ def text_metrics(
         out[f"dist_{n}"] = 100.0 * distinct_n(samples, n)
     for n in orders:
         out[f"jaccard_{n}"] = jaccard(samples, n)
+    # the paper columns' definitions (CONVENTIONS.md): Li et al.'s distinct-2 (÷ tokens), SentiGAN's
+    # mean max unigram Jaccard
+    for n in orders:
+        out[f"dist_tok_{n}"] = 100.0 * distinct_n_per_token(samples, n)
+    out["js_max_1"] = jaccard_max(samples, 1)
     return out

@@ -11,8 +11,9 @@ BERTScore (Zhang et al. 2020, "BERTScore: Evaluating Text Generation with BERT",
     Contextual token embeddings of candidate x and reference y from one layer of a
     ``transformers.AutoModel``; each embedding L2-normalised; greedy matching on cosine
     similarity: ``R = mean_{y_j} max_{x_i} cos``, ``P = mean_{x_i} max_{y_j} cos``,
-    ``F1 = 2PR/(P+R)``.  Special tokens ([CLS], [SEP], <s>, ...) are excluded from the
-    matching (the official code gives them zero weight).  ``idf=False`` by default
+    ``F1 = 2PR/(P+R)``.  As bert-score 0.3.10, [CLS] and [SEP] get zero weight as matched
+    tokens but stay in the similarity matrix as match targets (so they can be a token's best
+    match); every other token, special or not, weighs 1 (or its idf).  ``idf=False`` by default
     (uniform token weights); ``idf=True`` uses ``log((M+1)/(df+1))`` over the M
     references, as the official code.  No baseline rescaling (its files are not local).
     Layer: ``num_layers`` (hidden_states index, default the last layer); the official
@@ -181,26 +182,28 @@ def bertscore(
     max_len = min(max_length, getattr(tok, "model_max_length", max_length) or max_length)
     n_pos = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
     max_len = min(max_len, int(n_pos)) if n_pos else max_len
-    ids_c = [tok(c, truncation=True, max_length=max_len)["input_ids"] for c in candidates] if idf else None
-    ids_r = [tok(r, truncation=True, max_length=max_len)["input_ids"] for r in references] if idf else None
+    # bert-score 0.3.10 (score.py / scorer.py): idf_dict[sep_token_id] = idf_dict[cls_token_id] = 0.
+    # [CLS] and [SEP] weigh nothing as the token being matched, but stay in the similarity matrix,
+    # so they remain match TARGETS for the other side's tokens (greedy_cos_idf masks padding only).
+    zero_ids = {t for t in (tok.cls_token_id, tok.sep_token_id) if t is not None}
+    all_ids_c = [tok(c, truncation=True, max_length=max_len)["input_ids"] for c in candidates]
+    all_ids_r = [tok(r, truncation=True, max_length=max_len)["input_ids"] for r in references]
+
+    def weights(ids):
+        w = torch.tensor([0.0 if t in zero_ids else (idf_map.get(t, idf_map[-1]) if idf_map is not None else 1.0)
+                          for t in ids], dtype=torch.float64)
+        return w / w.sum() if w.sum() > 0 else w
+
     P, R, F = [], [], []
-    for i, ((hc, sc), (hr, sr)) in enumerate(zip(cand, refs)):
-        xc, xr = hc[~sc], hr[~sr]
-        if xc.shape[0] == 0 or xr.shape[0] == 0:
+    for i, ((hc, _sc), (hr, _sr)) in enumerate(zip(cand, refs)):
+        wc, wr = weights(all_ids_c[i]), weights(all_ids_r[i])
+        # bert-score: a text with no token besides [CLS] [SEP] (an empty one) scores P = R = 0
+        if hc.shape[0] == 0 or hr.shape[0] == 0 or wc.sum() == 0 or wr.sum() == 0:
             P.append(0.0), R.append(0.0), F.append(0.0)
             continue
-        xc = torch.nn.functional.normalize(xc.double(), dim=-1)
-        xr = torch.nn.functional.normalize(xr.double(), dim=-1)
-        sim = xr @ xc.T  # [ref tokens, cand tokens]
-        if idf_map is not None:
-            def weights(ids, special):
-                toks = [t for t, s in zip(ids, special.tolist()) if not s]
-                w = torch.tensor([idf_map.get(t, idf_map[-1]) for t in toks], dtype=torch.float64)
-                return w / w.sum() if w.sum() > 0 else torch.full_like(w, 1.0 / max(len(w), 1))
-            wc, wr = weights(ids_c[i], sc), weights(ids_r[i], sr)
-        else:
-            wc = torch.full((xc.shape[0],), 1.0 / xc.shape[0], dtype=torch.float64)
-            wr = torch.full((xr.shape[0],), 1.0 / xr.shape[0], dtype=torch.float64)
+        xc = torch.nn.functional.normalize(hc.double(), dim=-1)
+        xr = torch.nn.functional.normalize(hr.double(), dim=-1)
+        sim = xr @ xc.T  # [ref tokens, cand tokens], special tokens included
         r = float((sim.max(dim=1).values * wr).sum())
         p = float((sim.max(dim=0).values * wc).sum())
         f = 2 * p * r / (p + r) if p + r > 0 else 0.0

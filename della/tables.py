@@ -1,7 +1,8 @@
 """Comparison tables laid out like the paper's, with the paper's numbers beside ours.
 
 * ``unconditional.{csv,md}`` — paper tables 1 and 8 (Yelp, Yahoo, PTB, SNLI): PPL, -ELBO, KL, MI,
-  AU, BLEU, Self-BLEU, Dist, JS (CND / MAUVE when their local models were configured).
+  AU, BLEU, Self-BLEU, Dist, JS (MAUVE when its local model was configured; no CND column: its
+  definition could not be established, CONVENTIONS.md).
 * ``conditional.{csv,md}`` — paper tables 2 and 9 (CNN/DM, WritingPrompts, Quora): BLEU, ROUGE-1/2/L,
   (BERTScore), Self-BLEU, Dist, JS, KL, AU.
 
@@ -9,12 +10,13 @@ The CSV holds every scalar of every run's metrics.json over the seeds of the run
 and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``, and a
 ``paper_<column>`` beside each column the paper reports; the Markdown shows ``mean ± std (paper)``.
 On synthetic twins a reference row ``H(factors)`` gives the entropy of the generating factors in
-its KL column (``info.json``): the KL of a model whose z encodes exactly the factors.
-Conventions (stated again in the Markdown): PPL per scored token, importance-weighted, latent
-terms summed over layers (paper Eq. 6; the official mean-over-layers variant is in the CSV as
-``ppl_official_mean``); -ELBO and KL in nats per sentence, KL summed over layers; AU at delta 0.2,
-mean over layers of the per-layer count; BLEU / Self-BLEU / Dist x100, Dist = distinct-2,
-JS = mean pairwise Jaccard of 2-gram sets. Our ``lm`` rows are compared with the paper's GPT-2 rows, ``bart``
+its KL column (``info.json``): the (joint, layer-sum) KL of a model whose z encodes exactly the factors.
+Conventions (stated again in the Markdown): every cell beside a paper number is computed the paper's way
+(CONVENTIONS.md): PPL as the official calc_iwnll (latent terms averaged over layers, per word + <s> + </s>);
+-ELBO and KL in nats per sentence, layer means; AU at delta 0.2 with the lower layers sampled, mean over
+layers of the per-layer count; BLEU / Self-BLEU / Dist x100, Dist = Li et al.'s distinct-2 over tokens;
+JS = mean max unigram Jaccard. The principled figures (ppl, neg_elbo, kl: layer sums, scored tokens) are in
+the CSV and in the paper tables' * columns. Our ``lm`` rows are compared with the paper's GPT-2 rows, ``bart``
 with its BART rows (CNN/DM, Quora).
 """
 from __future__ import annotations
@@ -30,18 +32,17 @@ CONDITIONAL_TASKS = ["cnndm", "wp", "quora"]
 
 # table column -> (our metrics.json key, the paper CSV's metric name)
 UNCONDITIONAL_COLUMNS = {
-    "PPL": ("ppl", "ppl"),
-    "-ELBO": ("neg_elbo", "neg_elbo"),
-    "KL": ("kl", "kl"),
+    "PPL": ("ppl_paper", "ppl"),
+    "-ELBO": ("neg_elbo_paper", "neg_elbo"),
+    "KL": ("kl_paper", "kl"),
     "MI": ("mi", "mi"),
-    "AU": ("au_per_group_mean@0.2", "au"),
+    "AU": ("au_paper@0.2", "au"),
     "Probe": ("probe_accuracy", "probe_accuracy"),  # synthetic twins only: mean factor-probe accuracy
     "BLEU": ("bleu", "bleu"),
-    "CND": ("cnd", "cnd"),
     "MAUVE": ("mauve", "mauve"),
     "SB": ("self_bleu", "self_bleu"),
-    "Dist": ("dist_2", "dist"),
-    "JS": ("jaccard_2", "js"),
+    "Dist": ("dist_tok_2", "dist"),
+    "JS": ("js_max_1", "js"),
 }
 CONDITIONAL_COLUMNS = {
     "BLEU": ("bleu", "bleu"),  # sacrebleu corpus BLEU for conditional tasks
@@ -50,10 +51,10 @@ CONDITIONAL_COLUMNS = {
     "R-L": ("rougeL", "rougeL"),
     "BERTScore": ("bertscore_f1", "bertscore"),
     "SB": ("self_bleu", "self_bleu"),
-    "Dist": ("dist_2", "dist"),
-    "JS": ("jaccard_2", "js"),
-    "KL": ("kl", "kl"),
-    "AU": ("au_per_group_mean@0.2", "au"),
+    "Dist": ("dist_tok_2", "dist"),
+    "JS": ("js_max_1", "js"),
+    "KL": ("kl_paper", "kl"),
+    "AU": ("au_paper@0.2", "au"),
 }
 # our recipe name -> the paper's model names to look up, first match wins
 PAPER_ALIASES = {"lm": ["gpt2"]}
@@ -111,7 +112,9 @@ def reference_rows(info_files) -> pd.DataFrame:
         info = json.loads(Path(path).read_text())
         if info.get("factor_entropy_nats") is not None:
             rows.append({"task": info.get("task", Path(path).parent.name), "recipe": REFERENCE_RECIPE,
-                         "model": "reference", "kl_mean": float(info["factor_entropy_nats"]), "n_seeds": 0,
+                         "model": "reference", "kl_mean": float(info["factor_entropy_nats"]),
+                         # the KL column shows kl_paper; H is the joint (layer-sum) KL of a z that encodes the factors
+                         "kl_paper_mean": float(info["factor_entropy_nats"]), "n_seeds": 0,
                          "synthetic": True})
     return pd.DataFrame(rows)
 

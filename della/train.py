@@ -348,7 +348,7 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                           ckpt_path)
         write_log()
 
-    fieldnames = ["step", "epoch", "tokens", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens_per_s",
+    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens", "tokens_per_s",
                   "valid"]
 
     def final_state():

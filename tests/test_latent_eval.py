@@ -10,7 +10,9 @@ import torch
 
 from della.backbone import ModelConfig
 from della.batch import Batch
-from della.latent_eval import active_units, evaluate_latent_model, mutual_information
+from della.batch import collate
+from della.latent_eval import active_counts, active_units, evaluate_latent_model, gaussian_neg_entropy, mutual_information
+from della.model import Della
 from della.vae import LatentModel, LatentSample, gaussian_log_density, reparameterize
 
 V = 4
@@ -98,7 +100,7 @@ def test_mi_equals_a_direct_double_loop():
     encs = [model.encode(b) for b in batches]
     samples = [model.sample_posterior(e, k=1) for e in encs]
     z = [s.z[0] for s in samples]
-    own = [s.log_q()[0] for s in samples]
+    own = [gaussian_neg_entropy(s.post_logvar[0]) for s in samples]  # analytic E_q log q(z|x)
     out = mutual_information(model, z, encs, own)
     tokens = torch.cat(encs).tolist()
     zs = torch.cat(z).reshape(-1).tolist()
@@ -108,16 +110,19 @@ def test_mi_equals_a_direct_double_loop():
         var = math.exp(model.c[t].item())
         return -0.5 * (math.log(2 * math.pi * var) + (zi - model.a[t].item()) ** 2 / var)
 
+    def neg_entropy(t):
+        return -0.5 * (math.log(2 * math.pi) + 1 + model.c[t].item())
+
     direct = 0.0
     for i in range(n):
         agg = math.log(sum(math.exp(log_q(zs[i], tokens[j])) for j in range(n)) / n)
-        direct += (log_q(zs[i], tokens[i]) - agg) / n
+        direct += (neg_entropy(tokens[i]) - agg) / n
     assert out["mi"] == pytest.approx(direct, abs=1e-5)
     assert out["mi_per_group"][0] == pytest.approx(direct, abs=1e-5)
     assert out["mi"] <= math.log(n) + 1e-6
 
 
-def test_active_units_counts_dimensions_above_delta():
+def test_active_units_counts_dimensions_at_or_above_delta():
     torch.manual_seed(0)
     means = torch.zeros(1000, 2, 3)
     means[:, 0, 0] = torch.randn(1000)  # variance ~1: active at 0.01 and 0.2
@@ -148,3 +153,102 @@ def test_factor_probe_reports_accuracy_and_chance_per_factor():
     assert probe["skewed"]["chance"] == pytest.approx(max((test_half == c).float().mean().item() for c in (0, 1)))
     assert probe["ignored"]["accuracy"] < probe["ignored"]["chance"] + 0.15
     assert factor_probe(means[:3], factors[:3]) == {}
+
+
+def test_active_units_use_greater_or_equal():
+    # a variance exactly at delta (float32) is active, as in calc_au of Optimus / DELLA: `>=`
+    var = torch.tensor([[0.2, 0.19999, 0.3]], dtype=torch.float32)
+    assert active_counts(var, 0.2).tolist() == [2]
+
+
+def test_paper_ppl_counts_bos_as_the_official_calc_iwnll():
+    # Official calc_iwnll divides by attention_mask.sum() of <bos> x <eos>: here one scored token
+    # per sentence plus <bos>, so PPL_paper = exp(NLL / 2) = sqrt(PPL_ours) on the same log p(x).
+    torch.manual_seed(0)
+    model = ToyVAE()
+    batches = [toy_batch(list(range(V)))]
+    truth = -sum(brute_force_log_px(model, t) for t in range(V)) / V
+    out = evaluate_latent_model(model, batches, k=20000, k_chunk=20000, mi=False, progress=False)
+    assert out["n_tokens"] == V and out["n_tokens_paper"] == 2 * V
+    assert out["ppl_sum"] == pytest.approx(math.exp(truth), rel=0.02)
+    assert out["ppl_paper"] == pytest.approx(math.exp(truth / 2), rel=0.01)
+
+
+def _della(n_layer=3, d=4, **options):
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=30, n_layer=n_layer, n_embd=16, n_head=2, latent_size=d, dropout=0.0,
+                      options=options)
+    return Della(cfg).eval()
+
+
+def _della_batches(n=24, bs=8):
+    g = torch.Generator().manual_seed(1)
+    enc = [([1] + torch.randint(4, 30, (int(torch.randint(2, 7, (1,), generator=g)),), generator=g).tolist()
+            + [2], 1, None) for _ in range(n)]
+    return [collate(enc[s:s + bs], 0) for s in range(0, n, bs)]
+
+
+def test_della_paper_columns_are_layer_means():
+    model = _della(n_layer=3)
+    torch.manual_seed(0)
+    out = evaluate_latent_model(model, _della_batches(), k=4, mi=False, progress=False)
+    assert out["kl_sum"] == pytest.approx(sum(out["kl_per_group"]), rel=1e-5)
+    assert out["kl_paper"] == pytest.approx(out["kl_sum"] / 3, rel=1e-5)
+    assert out["neg_elbo_paper"] == pytest.approx(out["nll_rec"] + out["kl_sum"] / 3, rel=1e-5)
+    assert out["neg_elbo_sum"] == pytest.approx(out["nll_rec"] + out["kl_sum"], rel=1e-5)
+    # paper PPL: mean-over-layers latent term and words + <s> + </s>
+    n_tok, n_sent = out["n_tokens"], out["n_sentences"]
+    assert out["n_tokens_paper"] == n_tok + n_sent
+    assert out["ppl_paper"] == pytest.approx(math.exp(out["iw_nll_official_mean"] * n_sent / (n_tok + n_sent)))
+
+
+def test_della_paper_au_samples_the_lower_layers():
+    # Posterior means independent of x at layer 1, and of the lower latent only above it
+    # (mean_l = 2 tanh(z_{l-1})): with the lower layers at their means nothing varies (0 active
+    # units); with them sampled from the posterior (official calc_au) layers 2..4 are active.
+    d = 8
+    model = _della(n_layer=4, d=d)
+    with torch.no_grad():
+        model.post_pool_weight.zero_()
+        model.post_bias.zero_()  # mean 0, log-variance 0 before the h_l part
+        model.rnn_hh_weight.zero_(); model.rnn_hh_bias.zero_(); model.rnn_ih_bias.zero_()
+        model.rnn_ih_weight.copy_(torch.eye(d).expand(4, d, d))  # h_l = tanh(z_{l-1})
+        model.post_h_weight.zero_()
+        model.post_h_weight[:, :d].copy_(2 * torch.eye(d).expand(4, d, d))  # mean_l = 2 h_l
+    torch.manual_seed(0)
+    out = evaluate_latent_model(model, _della_batches(n=200, bs=50), k=1, mi=False, progress=False)
+    assert out["au_joint@0.2"] == 0 and out["au_per_group_mean@0.2"] == 0.0
+    assert out["au_paper_per_group@0.2"] == [0, d, d, d]
+    assert out["au_paper_joint@0.2"] == 3 * d and out["au_paper@0.2"] == 3 * d / 4
+
+
+@pytest.mark.parametrize("options", [{}, {"recurrence": False}, {"layerwise": False}])
+def test_chain_rule_mi_per_layer_sums_to_the_joint(options):
+    model = _della(n_layer=3, **options)
+    torch.manual_seed(0)
+    out = evaluate_latent_model(model, _della_batches(n=40), k=2, mi=True, progress=False)
+    assert len(out["mi_per_group"]) == model.n_groups
+    assert sum(out["mi_per_group"]) == pytest.approx(out["mi"], abs=1e-6)
+    assert out["mi"] <= math.log(40) + 1e-6
+
+
+def test_chain_rule_mi_matches_a_direct_double_loop():
+    # I(x; z_2 | z_1) = E[log q(z_2|z_1,x)] - E[log q(z_<=2) - log q(z_1)], aggregate posteriors over all N
+    model = _della(n_layer=2, d=3)
+    batches = _della_batches(n=10, bs=5)
+    torch.manual_seed(0)
+    encs = [model.encode(b) for b in batches]
+    samples = [model.sample_posterior(e, k=1) for e in encs]
+    z = [s.z[0] for s in samples]
+    own = [gaussian_neg_entropy(s.post_logvar[0]) for s in samples]
+    out = mutual_information(model, z, encs, own)
+    zs, enc_all, ne = torch.cat(z), type(encs[0]).cat(encs), torch.cat(own)
+    pair = model.log_posterior_pairwise(zs, enc_all).double()  # [N, N, 2]
+    n = zs.shape[0]
+    direct = [0.0, 0.0]
+    for i in range(n):
+        q1 = math.log(sum(math.exp(pair[i, j, 0].item()) for j in range(n)) / n)
+        q12 = math.log(sum(math.exp(pair[i, j, 0].item() + pair[i, j, 1].item()) for j in range(n)) / n)
+        direct[0] += (ne[i, 0].item() - q1) / n
+        direct[1] += (ne[i, 1].item() - (q12 - q1)) / n
+    assert out["mi_per_group"] == pytest.approx(direct, abs=1e-5)

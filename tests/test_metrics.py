@@ -13,7 +13,9 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from della.metrics import (
     corpus_bleu_sacrebleu,
     distinct_n,
+    distinct_n_per_token,
     jaccard,
+    jaccard_max,
     rouge,
     self_bleu,
     self_bleu_scores,
@@ -167,6 +169,39 @@ def test_jaccard_dense_and_sparse_paths_and_blocks():
     assert jaccard(samples, 1, block=7) == pytest.approx(expect, abs=1e-12)
     assert jaccard([["a"]], 1) == 0.0
     assert jaccard([["a", "b"], ["a", "b"]], 2) == 1.0
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("n", [1, 2])
+def test_distinct_per_token_matches_li_et_al(seed, n):
+    rng = random.Random(seed)
+    samples = random_corpus(rng, rng.randint(1, 30), vocab=rng.choice([3, 10, 50]))
+    grams = {g for s in samples for g in direct_ngrams(s, n)}
+    tokens = sum(len(s) for s in samples)
+    assert distinct_n_per_token(samples, n) == pytest.approx(len(grams) / tokens if tokens else 0.0, abs=1e-12)
+    # hand case: "a b a" + "a b": 2 distinct bigrams over 5 tokens (Li et al.) vs 3 bigrams (ours)
+    assert distinct_n_per_token([["a", "b", "a"], ["a", "b"]], 2) == pytest.approx(2 / 5)
+    assert distinct_n([["a", "b", "a"], ["a", "b"]], 2) == pytest.approx(2 / 3)
+
+
+def direct_jaccard_max(samples, n):
+    sets = [set(direct_ngrams(s, n)) for s in samples]
+    best = []
+    for i, a in enumerate(sets):
+        vals = [len(a & b) / len(a | b) if a | b else 0.0 for j, b in enumerate(sets) if j != i]
+        best.append(max(vals))
+    return sum(best) / len(best)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_jaccard_max_matches_double_loop(seed):
+    rng = random.Random(seed)
+    samples = random_corpus(rng, rng.randint(2, 40), vocab=rng.choice([3, 10, 50]))
+    for n in (1, 2):
+        assert jaccard_max(samples, n, block=7) == pytest.approx(direct_jaccard_max(samples, n), abs=1e-12)
+    # hand case: {a,b,c} vs {a,b,d}: 2/4; {x} shares nothing; mean of maxima (0.5, 0.5, 0)
+    assert jaccard_max([["a", "b", "c"], ["a", "b", "d"], ["x"]], 1) == pytest.approx(1 / 3)
+    assert jaccard_max([["a"]], 1) == 0.0
 
 
 # ---------------------------------------------------------------------------- sacrebleu / rouge

@@ -35,7 +35,7 @@ def bert_dir(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("tiny_bert")
     (d / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    tok = BertTokenizer(str(d / "vocab.txt"))
+    tok = BertTokenizer(str(d / "vocab.txt"), model_max_length=64)
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=64)
@@ -164,3 +164,52 @@ def test_model_metrics_switch(gpt2_dir):
     assert out["bertscore_f1"] == pytest.approx(100.0, abs=1e-4)
     assert out["mauve"] == pytest.approx(1.0, abs=1e-9)
     assert out["cnd"] == pytest.approx(0.0, abs=1e-12)
+
+
+def _manual_bertscore(bert_dir, cand, ref):
+    """BERTScore by hand with [CLS]/[SEP] as zero-weight match targets (bert-score 0.3.10)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(bert_dir))
+    model = AutoModel.from_pretrained(str(bert_dir)).eval()
+
+    def embed(text):
+        enc = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            h = model(**enc).last_hidden_state[0].double()
+        ids = enc["input_ids"][0].tolist()
+        w = torch.tensor([0.0 if t in (tok.cls_token_id, tok.sep_token_id) else 1.0 for t in ids], dtype=torch.float64)
+        return torch.nn.functional.normalize(h, dim=-1), w / w.sum()
+
+    (hc, wc), (hr, wr) = embed(cand), embed(ref)
+    sim = hr @ hc.T
+    r = float((sim.max(1).values * wr).sum())
+    p = float((sim.max(0).values * wc).sum())
+    # the old rule: special tokens dropped from the matrix
+    sim_drop = sim[wr > 0][:, wc > 0]
+    r_drop = float(sim_drop.max(1).values.mean())
+    return p, r, r_drop
+
+
+def test_bertscore_keeps_special_tokens_as_match_targets(bert_dir):
+    cands = ["the cat sat on the mat", "dog ran fast", "big red house"]
+    refs = ["a cat sat on a mat", "the small dog ran", "the blue tree"]
+    res = bertscore(cands, refs, bert_dir)
+    differs = 0.0
+    for i, (c, r) in enumerate(zip(cands, refs)):
+        p, rec, rec_drop = _manual_bertscore(bert_dir, c, r)
+        assert res["p"][i] == pytest.approx(p, abs=1e-6) and res["r"][i] == pytest.approx(rec, abs=1e-6)
+        differs = max(differs, abs(rec - rec_drop))
+    assert differs > 1e-4  # the case tells the two rules apart
+
+
+def test_bertscore_equals_bert_score_0_3_10(bert_dir):
+    bert_score = pytest.importorskip("bert_score", reason="bert-score not installed (pip install bert-score==0.3.10)")
+    cands = ["the cat sat on the mat", "dog ran fast", "big red house", "a tree"]
+    refs = ["a cat sat on a mat", "the small dog ran", "the blue tree", "the small tree"]
+    P, R, F = bert_score.score(cands, refs, model_type=str(bert_dir), num_layers=2, idf=False, device="cpu",
+                               batch_size=4)
+    ours = bertscore(cands, refs, bert_dir)
+    assert ours["p"] == pytest.approx(P.tolist(), abs=1e-5)
+    assert ours["r"] == pytest.approx(R.tolist(), abs=1e-5)
+    assert ours["f"] == pytest.approx(F.tolist(), abs=1e-5)

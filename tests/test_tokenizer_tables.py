@@ -52,7 +52,8 @@ def test_tables_put_the_paper_beside_ours(tmp_path):
     for recipe, model, ppl in (("lm", "lm", 30.0), ("della", "della", 12.0)):
         for seed, shift in ((0, -1.0), (1, 1.0)):
             metrics = {"task": "yelp", "recipe": recipe, "model": model, "seed": seed, "synthetic": False,
-                       "ppl": ppl + shift, "bleu": 50.0, "self_bleu": 60.0, "dist_2": 17.0, "jaccard_2": 0.4}
+                       "ppl": ppl + shift + 5.0, "ppl_paper": ppl + shift, "bleu": 50.0, "self_bleu": 60.0,
+                       "dist_2": 17.0, "jaccard_2": 0.4}
             if model == "della":
                 metrics.update({"neg_elbo": 240.0, "kl": 29.0, "mi": 10.0, "au_per_group_mean@0.2": 23.0})
             path = tmp_path / f"{recipe}{seed}.json"
@@ -60,13 +61,14 @@ def test_tables_put_the_paper_beside_ours(tmp_path):
             runs.append(path)
     write_tables(runs, tmp_path / "tables", paper_csv=REPO / "config" / "paper_numbers.csv")
     table = pd.read_csv(tmp_path / "tables" / "unconditional.csv").set_index("recipe")
-    assert table.loc["della", "ppl_mean"] == pytest.approx(12.0)  # mean over the two seeds
-    assert table.loc["della", "ppl_std"] == pytest.approx(2 ** 0.5)  # sample std of 11 and 13
+    assert table.loc["della", "ppl_paper_mean"] == pytest.approx(12.0)  # mean over the two seeds
+    assert table.loc["della", "ppl_paper_std"] == pytest.approx(2 ** 0.5)  # sample std of 11 and 13
+    assert table.loc["della", "ppl_mean"] == pytest.approx(17.0)  # the principled figure stays in the CSV
     assert table.loc["della", "n_seeds"] == 2
     assert table.loc["della", "paper_ppl"] == pytest.approx(12.35)
     assert table.loc["lm", "paper_ppl"] == pytest.approx(22.13)  # our lm is compared with GPT-2
     md = (tmp_path / "tables" / "unconditional.md").read_text()
-    assert "| yelp | della | 12.00 ± 1.41 (12.35) |" in md and "SYNTHETIC" not in md
+    assert "| yelp | della | 12.00 ± 1.41 (12.35) |" in md and "SYNTHETIC" not in md  # the paper's convention
     assert "_no runs" in (tmp_path / "tables" / "conditional.md").read_text()
 
 
@@ -74,7 +76,7 @@ def test_tables_show_the_factor_entropy_and_the_probe(tmp_path):
     """Synthetic twins: the H(factors) reference row (info.json) and the mean factor-probe accuracy;
     one seed shows the mean alone. An info.json without the entropy adds no row."""
     metrics = {"task": "ptb", "recipe": "della", "model": "della", "seed": 0, "synthetic": True, "ppl": 9.0,
-               "kl": 3.0, "factor_probe": {"topic": {"accuracy": 0.8, "chance": 0.25},
+               "ppl_paper": 9.0, "kl": 3.0, "kl_paper": 3.0, "factor_probe": {"topic": {"accuracy": 0.8, "chance": 0.25},
                                            "tense": {"accuracy": 0.6, "chance": 0.5}}}
     (tmp_path / "m.json").write_text(json.dumps(metrics))
     (tmp_path / "ptb").mkdir()

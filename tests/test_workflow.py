@@ -50,6 +50,12 @@ def test_smoke_dag_writes_both_tables(smoke_run):
     assert set(uncond.recipe) == set(smoke["models"]) - {"bart"}  # bart needs a source
     md = (results / "tables" / "unconditional.md").read_text()
     assert "SYNTHETIC" in md
+    for table in (1, 2, 4, 5, 8, 9):  # the paper's layouts, three formats each
+        for ext in ("csv", "md", "tex"):
+            assert (results / "tables" / "paper" / f"table{table}.{ext}").stat().st_size > 0
+    t4 = pd.read_csv(results / "tables" / "paper" / "table4.csv")
+    assert {"della", "della-no-ltp"} <= set(t4[t4.task == "ptb"].recipe)  # the smoke ablations' rows
+    assert "ptb [synthetic]" in (results / "tables" / "paper" / "table8.md").read_text()
     metrics = json.loads((results / "runs" / "ptb" / "della" / "seed0" / "metrics.json").read_text())
     for key in ("ppl", "neg_elbo", "nll_rec", "kl", "kl_per_group", "mi", "au_joint@0.01", "self_bleu", "bleu"):
         assert key in metrics, key
