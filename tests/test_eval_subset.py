@@ -42,10 +42,10 @@ def tok():
 
 def test_cut_sentences_get_no_eos(tok):
     long = " ".join(f"w{j}" for j in range(20))
-    ids, prompt, _ = encode_example(tok, long, None, max_length=5, max_source_length=8)
+    ids, prompt, _, _ = encode_example(tok, long, None, max_length=5, max_source_length=8)
     assert len(ids) == prompt + 5 and ids[-1] != tok.eos_id
     short = "w1 w2"
-    ids, prompt, _ = encode_example(tok, short, None, max_length=5, max_source_length=8)
+    ids, prompt, _, _ = encode_example(tok, short, None, max_length=5, max_source_length=8)
     assert ids[-1] == tok.eos_id
 
 
@@ -56,14 +56,14 @@ def test_long_sentences_scored_in_full_or_dropped(tok):
     full, kept, stats = encode_for_scoring(tok, exs, max_length=6, max_source_length=8, n_positions=128,
                                            long_sentences="full")
     assert len(kept) == 4 and stats["n_long_sentences"] == n_long and stats["n_cut_at_n_positions"] == 0
-    assert all(ids[-1] == tok.eos_id for ids, _, _ in full)  # every sentence scored to its end
-    assert max(len(ids) for ids, _, _ in full) == 1 + len(tok.encode(exs[2].target)) + 1
+    assert all(ids[-1] == tok.eos_id for ids, *_ in full)  # every sentence scored to its end
+    assert max(len(ids) for ids, *_ in full) == 1 + len(tok.encode(exs[2].target)) + 1
     dropped, kept, stats = encode_for_scoring(tok, exs, max_length=6, max_source_length=8, n_positions=128,
                                               long_sentences="drop")
     assert len(kept) == 4 - n_long and stats["n_long_dropped"] == n_long
     tight, _, stats = encode_for_scoring(tok, exs, max_length=6, max_source_length=8, n_positions=12,
                                          long_sentences="full")
-    assert stats["n_cut_at_n_positions"] >= 1 and max(len(ids) for ids, _, _ in tight) <= 12
+    assert stats["n_cut_at_n_positions"] >= 1 and max(len(ids) for ids, *_ in tight) <= 12
     with pytest.raises(ValueError, match="long_sentences"):
         encode_for_scoring(tok, exs, max_length=6, max_source_length=8, n_positions=12, long_sentences="cut")
 

@@ -40,7 +40,7 @@ def test_batch_scores_only_the_target():
     enc = [encode_example(tok, "a b", "c d e", 10, 10), encode_example(tok, "a b c", "d", 10, 10)]
     batch = collate(enc, tok.pad_id)
     for row in range(2):
-        ids, prompt_len, source = enc[row]
+        ids, prompt_len, source, _ = enc[row]
         scored = batch.labels[row][batch.labels[row] != -100].tolist()
         assert scored == ids[prompt_len:]  # target tokens and <eos>
         assert source[0] == tok.bos_id and source[-1] == tok.sep_id
