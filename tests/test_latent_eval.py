@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from della.backbone import ModelConfig
-from della.batch import Batch
-from della.batch import collate
-from della.latent_eval import active_counts, active_units, evaluate_latent_model, gaussian_neg_entropy, mutual_information
+from della.batch import Batch, collate
+from della.latent_eval import (active_counts, active_units, evaluate_latent_model, gaussian_neg_entropy,
+                               mutual_information)
 from della.model import Della
 from della.vae import LatentModel, LatentSample, gaussian_log_density, reparameterize
 
