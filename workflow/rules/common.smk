@@ -5,18 +5,41 @@ import hashlib
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
+import yaml
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
-validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config, resolve_run,  # noqa: E402
+                          runs_of, validate_config)
 
-from della.config import TASK_NAMES, check_names, resolve_run, runs_of  # noqa: E402
-
-check_names(config)
+# No `configfile:` directive: a profile given with --configfile is used alone (not layered over
+# config/config.yaml), and --config values are retyped and merged into their sections.
+try:
+    _loaded = load_workflow_config(REPO, workflow.config_settings.configfiles, workflow.config_settings.config)
+    validate_config(_loaded, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    check_paths(_loaded, REPO)
+except ConfigError as err:  # the message first on the console, without a traceback
+    print(f"DELLA-Bench config error: {err}", file=sys.stderr)
+    sys.exit(1)
+config.clear()
+config.update(_loaded)
 
 R = config["results_dir"]
+
+
+def write_effective_config():
+    """results_dir/config.effective.yaml: the config this invocation runs with (rewritten only when
+    it changes)."""
+    path = Path(R) / "config.effective.yaml"
+    text = ("# The effective config of the last snakemake invocation (files + --config overrides).\n"
+            + yaml.safe_dump(dict(config), sort_keys=False))
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+write_effective_config()
 TASKS = config["tasks"]
 SEEDS = config["seeds"]
 
