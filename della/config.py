@@ -325,3 +325,24 @@ def check_paths(config: dict, root) -> None:
                         f"(relative paths resolve against the project root {root})")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def pretrained_location(value, root):
+    """A ``pretrained`` config value as transformers should load it: the folder under the project
+    root when it exists, else the value itself (a hub name)."""
+    if not value:
+        return value
+    path = resolve_path(value, root)
+    return str(path) if path.exists() else value
+
+
+def with_resolved_pretrained(model_kwargs: dict, root) -> dict:
+    """``model_kwargs`` with ``pretrained`` and ``options.encoder_pretrained`` resolved against the
+    project root (``pretrained_location``)."""
+    out = copy.deepcopy(model_kwargs)
+    if out.get("pretrained"):
+        out["pretrained"] = pretrained_location(out["pretrained"], root)
+    options = out.get("options") or {}
+    if options.get("encoder_pretrained"):
+        options["encoder_pretrained"] = pretrained_location(options["encoder_pretrained"], root)
+    return out

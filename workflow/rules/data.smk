@@ -12,6 +12,7 @@ rule prepare_data:
         data_root=config["data_root"],
         data=config["data"],
         seed=config["data_seed"],
+        files=lambda wc: task_data_files(wc.task),
         code=CODE_DATA,
     log:
         R + "/logs/prepare_data/{task}.log",

@@ -13,7 +13,7 @@ rule evaluate:
         samples=RUN_DIR + "/samples.jsonl",
     params:
         run=lambda wc: run_spec(wc.recipe),
-        code=CODE_EVAL,
+        code=lambda wc: run_code("workflow/scripts/evaluate.py", wc.recipe),
     threads: config["train_threads"]
     resources:
         gpu=1,

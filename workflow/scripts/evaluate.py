@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
 import torch  # noqa: E402
 
