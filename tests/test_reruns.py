@@ -116,3 +116,21 @@ def test_changing_a_train_value_of_one_recipe_reruns_that_recipe(copy):
     config["recipes"]["embed"] = {"model": "embed", "train": {"lr": 0.001}}
     (copy / "config" / "rerun.yaml").write_text(yaml.safe_dump(config))
     assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("all", "")}
+
+
+@pytest.mark.slow
+def test_a_failing_job_shows_its_error_on_the_console(copy):
+    """profiles/default (show-failed-logs): the message naming the file and line reaches the console."""
+    path = copy / "tiny-data" / "ptb" / "ptb.valid.txt"
+    path.write_bytes(path.read_bytes() + b"bad\x00line\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "all", "--configfile",
+                           "config/rerun.yaml"], cwd=copy, capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0
+    assert "ptb/ptb.valid.txt, line 9: NUL byte" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_report_command_of_the_readme(copy, tmp_path):
+    """README: `snakemake --report report.html` with the run's config options."""
+    snakemake(copy, "--report", str(tmp_path / "report.html"))
+    assert (tmp_path / "report.html").stat().st_size > 10_000

@@ -11,6 +11,7 @@ rule train:
     output:
         model=RUN_DIR + "/model.pt",
         log_csv=RUN_DIR + "/train_log.csv",
+        timing=RUN_DIR + "/train_timing.json",
     params:
         run=lambda wc: train_spec(wc.recipe),
         code=lambda wc: run_code("workflow/scripts/train.py", wc.recipe),

@@ -29,5 +29,6 @@ train_run(
     out_dir=Path(snakemake.output.model).parent,  # noqa: F821
     seed=int(snakemake.wildcards.seed),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
+    code_version=snakemake.params.code,  # noqa: F821 (part of the checkpoint's fingerprint)
 )
 print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process
