@@ -1,5 +1,5 @@
 """Data layer: the seven DELLA tasks, readers of their upstream file formats,
-jsonl I/O, and ``prepare_task`` (DESIGN.md sections 3 and 8).
+jsonl I/O, and ``prepare_task`` (README, "Scale": Data).
 
 Every task is read from a *data root* given by the user (``--config
 data_root=PATH``); nothing here hard-codes a path.  With no data root,

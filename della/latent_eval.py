@@ -1,4 +1,4 @@
-"""Likelihood and latent-space metrics: one code path for every latent model (DESIGN §6).
+"""Likelihood and latent-space metrics: one code path for every latent model (README, "Metrics and conventions").
 
 All figures come from the four methods of ``della.vae.LatentModel``; nothing here knows which
 model it evaluates.

@@ -1,4 +1,4 @@
-"""The training loop's promises (DESIGN §8): same config and seed give identical results on CPU;
+"""The training loop's promises: same config and seed give identical results on CPU;
 a killed run resumes from its checkpoint to exactly the weights of an uninterrupted one; a NaN
 stops the run naming the step; the per-step log has its columns."""
 import csv
