@@ -164,6 +164,7 @@ def test_bad_train_settings_are_refused(tmp_path, data):
                   tokenizer=tok, train_examples=examples, out_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_latent_models_learn_as_well_as_the_lm(tmp_path):
     """A latent model must not learn far worse than the plain LM because of how z is injected: the
     embedding path once drowned the tokens in z's projection (PyTorch's default init, ~10x the token
