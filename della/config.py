@@ -301,12 +301,13 @@ def _is_hub_name(value: str) -> bool:
     return not value.startswith((".", "/", "~")) and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value) is not None
 
 
-def check_paths(config: dict, root) -> None:
+def check_paths(config: dict, root, data_root_created: bool = False) -> None:
     """Every path in the config must exist (relative to the project root) before any job starts.
-    ``data_root`` is always a folder; the ``pretrained`` values may also be hub names (``gpt2``),
-    which are left to transformers."""
+    ``data_root`` is always a folder (unless ``data_root_created``: the download rule makes it);
+    the ``pretrained`` values may also be hub names (``gpt2``), which are left to transformers."""
     problems = []
-    if config.get("data_root") is not None and not resolve_path(config["data_root"], root).is_dir():
+    if (config.get("data_root") is not None and not data_root_created
+            and not resolve_path(config["data_root"], root).is_dir()):
         problems.append(f"config key 'data_root': folder {config['data_root']!r} does not exist "
                         f"(relative paths resolve against the project root {root})")
     candidates = [("tokenizer.pretrained", (config.get("tokenizer") or {}).get("pretrained"))]

@@ -9,15 +9,17 @@ import yaml
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
-from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config, resolve_run,  # noqa: E402
-                          runs_of, validate_config)
+from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config, resolve_path,  # noqa: E402
+                          resolve_run, runs_of, validate_config)
 
 # No `configfile:` directive: a profile given with --configfile is used alone (not layered over
 # config/config.yaml), and --config values are retyped and merged into their sections.
 try:
     _loaded = load_workflow_config(REPO, workflow.config_settings.configfiles, workflow.config_settings.config)
     validate_config(_loaded, REPO / "workflow" / "schemas" / "config.schema.yaml")
-    check_paths(_loaded, REPO)
+    # `snakemake download --config data_root=PATH` creates data_root, so it need not exist yet
+    # (the targets are not known while the Snakefile is parsed: read them from the command line)
+    check_paths(_loaded, REPO, data_root_created="download" in sys.argv[1:])
 except ConfigError as err:  # the message first on the console, without a traceback
     print(f"DELLA-Bench config error: {err}", file=sys.stderr)
     sys.exit(1)
@@ -83,8 +85,6 @@ def task_data_files(task):
     changed data file reruns prepare_data and everything after it."""
     if config["data_root"] is None:
         return {}
-    from della.config import resolve_path
-
     return data_checksums(resolve_path(config["data_root"], REPO), task,
                           cache_path=Path(R) / "data" / ".checksum-cache.json")
 
