@@ -231,7 +231,10 @@ def _schema_error_message(error, where: str = "") -> str:
             parts.append(f"unknown config key {full!r} ({hint})")
         return "; ".join(parts)
     if error.validator == "required":
-        return f"config key {prefix + key!r}: {error.message} (a config file must be complete: see README, Configs)"
+        missing = [k for k in error.validator_value if k not in error.instance]
+        where = prefix + ".".join(str(p) for p in error.absolute_path)
+        names = ", ".join(repr(f"{where}.{k}" if where else k) for k in missing)
+        return f"missing config key {names} (a config file must be complete: see README, Configs)"
     return f"config key {prefix + key!r}: {error.message}"
 
 

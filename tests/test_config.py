@@ -77,7 +77,7 @@ def test_merged_recipe_is_validated():
 def test_a_profile_config_must_be_complete():
     config = smoke()
     del config["evaluate"]
-    assert "'evaluate' is a required property" in refused(config)
+    assert "missing config key 'evaluate' (a config file must be complete" in refused(config)
 
 
 def test_cli_values_get_their_yaml_types():
