@@ -119,7 +119,8 @@ def test_bad_recipe_fails_at_start_up_with_the_message_first():
     proc = snakemake_n("--configfile", "config/smoke.yaml", "--config",
                        "recipes={x: {model: lm, train: {epochs: -1}}}", "models=[lm,x]")
     assert proc.returncode != 0
-    first = proc.stderr.strip().splitlines()[0]
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("Using workflow specific profile")]
+    first = lines[0]  # the first line after Snakemake's note on the default profile
     assert first.startswith("DELLA-Bench config error")
     assert "recipes.x.train.epochs': -1 is less than the minimum of 1" in proc.stderr
 
