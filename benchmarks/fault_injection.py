@@ -13,8 +13,10 @@ output file written (any job), k drawn from ``--seed``. After the last kill the 
 folder is compared byte for byte with the reference, except the job logs, Snakemake's benchmarks
 and the ``*_timing.json`` files (wall-clock times); no temporary file or checkpoint may be left.
 
-Prints one markdown table: kill time, the jobs running, what the next start resumed (from the
-training logs: "resumed at step N" or "fresh start"), and whether the final outputs are identical.
+Prints one markdown table: kill time, the jobs running, the checkpoints left (run @ step), what
+the next start's training logs said before it was itself killed or finished ("resumed at step N",
+or "fresh" with the reason; "-" when it was killed before a training job got that far), and
+whether the final outputs are identical to the undisturbed run.
 Exit status 1 when any output differs or a temporary file is left.
 """
 from __future__ import annotations
@@ -122,7 +124,18 @@ def kill_once(project: Path, moment: tuple[str, float], log_path: Path) -> dict:
     what = "checkpoint" if kind == "checkpoint" else "output file"
     return {"trigger": f"{what} #{count} written", "at": elapsed,
             "running": running_jobs(console) if not finished else ["(finished before the kill)"],
-            "checkpoints": [str(p.parent.relative_to(project / RESULTS / "runs")) for p in checkpoints(project)]}
+            "checkpoints": [f"{p.parent.parent.relative_to(project / RESULTS / 'runs')} @ step {checkpoint_step(p)}"
+                            for p in checkpoints(project)]}
+
+
+def checkpoint_step(path: Path):
+    """The step a checkpoint holds (what the next start resumes from when its fingerprint matches)."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)["step"]
+    except Exception:  # noqa: BLE001 - a checkpoint being replaced at this instant
+        return "?"
 
 
 def resumed(project: Path, seen: set) -> list[str]:
@@ -180,10 +193,10 @@ def print_table(result: dict) -> None:
     ok = not result["differ"] and not result["leftovers"]
     print(f"undisturbed run: {result['duration']:.1f} s; {result['compared']} outputs compared byte for byte "
           f"(logs, benchmarks and *_timing.json excluded)\n")
-    print("| kill | trigger | killed at | jobs running | checkpoints at the kill | next start resumed | final outputs identical |")
+    print("| kill | trigger | killed at (s after start) | jobs running | checkpoints left | next start's training logs | final outputs identical |")
     print("|---|---|---|---|---|---|---|")
     for i, row in enumerate(result["rows"], start=1):
-        print(f"| {i} | {row['trigger']} | {row['at']:.1f} s | {'; '.join(row['running']) or '-'} | "
+        print(f"| {i} | {row['trigger']} | {row['at']:.1f} | {'; '.join(row['running']) or '-'} | "
               f"{'; '.join(row['checkpoints']) or '-'} | {'; '.join(row.get('resumed', [])) or '-'} | "
               f"{'yes' if ok else 'NO'} |")
     if result["differ"]:
