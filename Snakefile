@@ -1,6 +1,7 @@
 # DELLA-Bench: `snakemake --cores 8 all` trains every model of config/config.yaml on every task,
 # evaluates each run and writes the comparison tables. Rules live in workflow/rules/.
-configfile: "config/config.yaml"
+# The config is config/config.yaml, or the complete config file(s) given with --configfile (the two
+# are not layered), plus --config overrides: see workflow/rules/common.smk and README "Configs".
 
 
 include: "workflow/rules/common.smk"

@@ -1,5 +1,5 @@
 """``bart``: the ``lm`` baseline in encoder-decoder form for the seq2seq tasks (the paper used
-BART-base on CNN/DM and Quora; DESIGN §4, §5). Conditional tasks only.
+BART-base on CNN/DM and Quora; paper §4). Conditional tasks only.
 
 transformers' ``BartForConditionalGeneration``, built from a small ``BartConfig`` of ``cfg``'s size
 (``n_layer`` encoder and ``n_layer`` decoder layers) or loaded from ``cfg.pretrained`` (config
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from transformers import BartConfig, BartForConditionalGeneration
 
-from della.backbone import ModelConfig, attention_mask_4d
+from della.backbone import ModelConfig, attention_mask_4d, cache_kwarg
 from della.pretrained import load_pretrained
 from della.registry import register_model
 from della.vae import TextModel
@@ -84,7 +84,8 @@ class BartLM(TextModel):
         cross_mask = enc_mask.bool()[:, None, None, :].expand(-1, 1, ids.shape[1], -1)
         for layer in decoder.layers:  # BartDecoderLayer.forward, with our cache on self-attention only
             residual = hidden
-            hidden, _ = layer.self_attn(hidden, past_key_values=cache, attention_mask=self_mask)
+            hidden, _ = layer.self_attn(hidden, **{cache_kwarg(layer.self_attn.forward): cache},
+                                        attention_mask=self_mask)
             hidden = layer.self_attn_layer_norm(residual + nn.functional.dropout(hidden, layer.dropout, self.training))
             residual = hidden
             hidden, _ = layer.encoder_attn(hidden, key_value_states=enc_hidden, attention_mask=cross_mask)

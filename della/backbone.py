@@ -3,7 +3,7 @@
 We reuse transformers' `GPT2Model` (its embeddings, `GPT2Block`s and final layer norm) and only
 drive the blocks ourselves, one by one, so that a model can act between layers (DELLA reads each
 layer's hidden states for its posterior and fuses a different latent into each decoder layer).
-The same weights run in two modes (DESIGN §4, "one GPT-2 is both encoder and decoder"):
+The same weights run in two modes (as in the official DELLA code, "one GPT-2 is both encoder and decoder"):
 
 * ``causal=True``  — the decoder pass (GPT-2's usual causal self-attention);
 * ``causal=False`` — the encoder pass: the same blocks without the causal mask, keys masked
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from transformers import GPT2Config, GPT2Model
+from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 from transformers.activations import ACT2FN
 
 from della.pretrained import load_pretrained
@@ -41,6 +42,18 @@ class ModelConfig:
     eos_id: int = 2
     sep_id: int = 3
     options: dict = field(default_factory=dict)
+
+
+def cache_kwarg(forward) -> str:
+    """The keyword under which a transformers layer takes the key/value cache: ``cache`` since
+    transformers 5.2x (``past_key_values`` is deprecated there and removed in 5.40), else
+    ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+GPT2_CACHE_KWARG = cache_kwarg(GPT2Block.forward)
 
 
 class KVCache:
@@ -168,7 +181,7 @@ class GPT2Backbone(nn.Module):
             attn_kwargs = {"attention_mask": None, "is_causal": True}
         layers = [] if return_layers else None
         for block in self.blocks:
-            hidden = block(hidden, past_key_values=cache, use_cache=cache is not None, **attn_kwargs)
+            hidden = block(hidden, **{GPT2_CACHE_KWARG: cache}, use_cache=cache is not None, **attn_kwargs)
             if isinstance(hidden, tuple):  # older transformers return (hidden, ...)
                 hidden = hidden[0]
             if return_layers:

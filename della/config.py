@@ -157,3 +157,196 @@ def depth_recipes(depths, reductions) -> dict:
         "objective": {"beta_schedule": "constant", "beta_max": 1.0, "kl_reduction": reduction, "kl_groups": "all",
                       "free_bits": 0.0, "bow_weight": 0.0}}
         for depth in depths for reduction in reductions}
+
+
+# --------------------------------------------------------------------------- #
+# Loading and validating the whole workflow config before any job runs
+# --------------------------------------------------------------------------- #
+
+
+def retype_cli_value(value):
+    """Snakemake parses ``--config`` values that are YAML lists or mappings with YAML's BaseLoader,
+    which keeps every leaf a string (``seeds='[0,1]'`` -> ``['0', '1']``). Re-read each string leaf
+    as YAML so that numbers, booleans and null get their types back; other strings stay strings."""
+    if isinstance(value, dict):
+        return {key: retype_cli_value(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [retype_cli_value(v) for v in value]
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if parsed is None or isinstance(parsed, (bool, int, float)):
+            return parsed
+        try:  # YAML 1.1 reads "1e-3" as a string
+            return float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
+        except ValueError:
+            return value
+    return value
+
+
+def load_workflow_config(root, configfiles, cli: dict) -> dict:
+    """The run's config: the ``--configfile`` files merged in the order given (each profile config
+    is complete, so one is enough), or ``config/config.yaml`` when none is given; then the
+    ``--config`` overrides, retyped (``retype_cli_value``) and merged into their sections
+    (``--config train='{epochs: 1}'`` changes only ``train.epochs``)."""
+    from pathlib import Path
+
+    import yaml
+
+    files = [Path(f) for f in configfiles] or [Path(root) / "config" / "config.yaml"]
+    config: dict = {}
+    for path in files:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"cannot read config file {path}: {err}") from err
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of config keys, got {type(loaded).__name__}")
+        config = _merge(config, loaded)
+    return _merge(config, retype_cli_value(dict(cli or {})))
+
+
+def _key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _schema_error_message(error, where: str = "") -> str:
+    """One line for a jsonschema error: the config key, what is wrong, and for an unknown key the
+    closest valid key (difflib)."""
+    import difflib
+
+    prefix = f"{where}." if where else ""
+    key = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted((error.schema.get("properties") or {}).keys())
+        parts = []
+        for extra in sorted(set(error.instance) - set(allowed)):
+            full = f"{prefix}{key}.{extra}" if error.absolute_path else f"{prefix}{extra}"
+            close = difflib.get_close_matches(str(extra), allowed, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(allowed)}"
+            parts.append(f"unknown config key {full!r} ({hint})")
+        return "; ".join(parts)
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        where = prefix + ".".join(str(p) for p in error.absolute_path)
+        names = ", ".join(repr(f"{where}.{k}" if where else k) for k in missing)
+        return f"missing config key {names} (a config file must be complete: see README, Configs)"
+    return f"config key {prefix + key!r}: {error.message}"
+
+
+def load_schema(schema_path) -> dict:
+    from pathlib import Path
+
+    import yaml
+
+    return yaml.safe_load(Path(schema_path).read_text())
+
+
+def _schema_errors(instance, schema) -> list:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    return sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+
+
+def merged_recipe_sections(config: dict, name: str) -> dict:
+    """The model / objective / train / evaluate sections one recipe runs with (as ``resolve_run``
+    merges them), for validation against the top-level sections' schemas."""
+    recipe = recipe_definition(config, name)
+    model_cls = get_model_class(recipe["model"])
+    objective = _merge(_merge(config.get("objective") or {}, getattr(model_cls, "default_recipe", {})),
+                       recipe.get("objective"))
+    return {"model": _merge(config.get("model") or {}, recipe.get("model_config")), "objective": objective,
+            "train": _merge(config.get("train") or {}, recipe.get("train")),
+            "evaluate": _merge(config.get("evaluate") or {}, recipe.get("evaluate"))}
+
+
+def validate_config(config: dict, schema_path) -> None:
+    """Refuse a bad config before any job runs: the JSON schema on the whole config (unknown keys
+    anywhere, recipes included, name the closest valid key), then task / model / recipe names, then
+    every recipe merged with the top-level sections against the same schema. Raises ConfigError
+    listing every problem found."""
+    schema = load_schema(schema_path)
+    problems = [_schema_error_message(e) for e in _schema_errors(config, schema)]
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
+    check_names(config)
+    for name in sorted(set(config.get("models", [])) | set(config.get("recipes") or {})):
+        sections = merged_recipe_sections(config, name)
+        for section, value in sections.items():
+            sub = {"$defs": schema["$defs"], **schema["properties"][section]}
+            for error in _schema_errors(value, sub):
+                error.path.appendleft(section)
+                problems.append(_schema_error_message(error, where=f"recipes.{name}")
+                                + f" (recipe {name!r} merged with the top-level {section}: section)")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
+
+
+def resolve_path(value, root):
+    """A path from the config: relative paths resolve against the project root ``root``, not the
+    working directory."""
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(root) / path
+
+
+def _is_hub_name(value: str) -> bool:
+    """``gpt2`` or ``org/name``: a Hugging Face hub id rather than a folder (a value starting with
+    ``.``, ``/`` or ``~`` is always a folder)."""
+    import re
+
+    return not value.startswith((".", "/", "~")) and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value) is not None
+
+
+def check_paths(config: dict, root, data_root_created: bool = False) -> None:
+    """Every path in the config must exist (relative to the project root) before any job starts.
+    ``data_root`` is always a folder (unless ``data_root_created``: the download rule makes it);
+    the ``pretrained`` values may also be hub names (``gpt2``), which are left to transformers."""
+    problems = []
+    if (config.get("data_root") is not None and not data_root_created
+            and not resolve_path(config["data_root"], root).is_dir()):
+        problems.append(f"config key 'data_root': folder {config['data_root']!r} does not exist "
+                        f"(relative paths resolve against the project root {root})")
+    candidates = [("tokenizer.pretrained", (config.get("tokenizer") or {}).get("pretrained"))]
+    candidates.append(("model.pretrained", (config.get("model") or {}).get("pretrained")))
+    candidates.append(("model.options.encoder_pretrained",
+                       ((config.get("model") or {}).get("options") or {}).get("encoder_pretrained")))
+    for name, recipe in (config.get("recipes") or {}).items():
+        model_config = recipe.get("model_config") or {}
+        candidates.append((f"recipes.{name}.model_config.pretrained", model_config.get("pretrained")))
+        candidates.append((f"recipes.{name}.model_config.options.encoder_pretrained",
+                           (model_config.get("options") or {}).get("encoder_pretrained")))
+    for key, value in candidates:
+        if not value or resolve_path(value, root).exists() or _is_hub_name(value):
+            continue
+        problems.append(f"config key {key!r}: {value!r} does not exist "
+                        f"(relative paths resolve against the project root {root})")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def pretrained_location(value, root):
+    """A ``pretrained`` config value as transformers should load it: the folder under the project
+    root when it exists, else the value itself (a hub name)."""
+    if not value:
+        return value
+    path = resolve_path(value, root)
+    return str(path) if path.exists() else value
+
+
+def with_resolved_pretrained(model_kwargs: dict, root) -> dict:
+    """``model_kwargs`` with ``pretrained`` and ``options.encoder_pretrained`` resolved against the
+    project root (``pretrained_location``)."""
+    out = copy.deepcopy(model_kwargs)
+    if out.get("pretrained"):
+        out["pretrained"] = pretrained_location(out["pretrained"], root)
+    options = out.get("options") or {}
+    if options.get("encoder_pretrained"):
+        options["encoder_pretrained"] = pretrained_location(options["encoder_pretrained"], root)
+    return out

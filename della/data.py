@@ -1,5 +1,5 @@
 """Data layer: the seven DELLA tasks, readers of their upstream file formats,
-jsonl I/O, and ``prepare_task`` (DESIGN.md sections 3 and 8).
+jsonl I/O, and ``prepare_task`` (README, "Scale": Data).
 
 Every task is read from a *data root* given by the user (``--config
 data_root=PATH``); nothing here hard-codes a path.  With no data root,
@@ -109,11 +109,16 @@ def _raw_lines(path: Path) -> list[str]:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read: {e}") from e
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the first line's text
+        data = data[3:]
     parts = data.split(b"\n")
     if parts and parts[-1] == b"":  # final newline, not an extra empty line
         parts.pop()
     lines = []
     for i, raw in enumerate(parts, start=1):
+        if b"\0" in raw:
+            at = raw.index(b"\0")
+            raise DataError(f"{path}, line {i}: NUL byte at byte {at} (a binary or corrupted file?)")
         try:
             lines.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as e:
@@ -451,6 +456,10 @@ def _dump_jsonl(examples, fh) -> int:
 def _temp_in(folder: Path, name: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     os.close(fd)
+    # mkstemp creates the file 0600; the prepared data is an ordinary output: 0666 minus the umask
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 
@@ -532,11 +541,15 @@ def prepare_task(
 
     if data_root is None:
         splits = synthetic.generate_task(task, synthetic_sizes, seed=seed)
+        files = {}
         notes = ["synthetic offline demo data (della.synthetic): not the real task"]
         source = "synthetic"
     else:
+        from della.provenance import data_checksums
+
         splits, notes = load_task(task, data_root)
         source = str(data_root)
+        files = data_checksums(data_root, task)
 
     available = {s: len(splits[s]) for s in SPLITS}
     final = {s: _subsample(splits[s], max_examples[s], seed, s) if s in max_examples else splits[s]
@@ -552,6 +565,7 @@ def prepare_task(
         "max_examples": max_examples,
         "truncation": "seeded random sample (seed), original order kept" if max_examples else "none",
         "notes": notes,
+        "files": files,  # sha256 of each upstream file under data_root (a change reruns the task)
     }
     if data_root is None:  # H(factors) = the KL an ideal model reaches, and each factor (della.synthetic)
         info.update(synthetic.factor_info(task))

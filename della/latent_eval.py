@@ -1,4 +1,4 @@
-"""Likelihood and latent-space metrics: one code path for every latent model (DESIGN §6).
+"""Likelihood and latent-space metrics: one code path for every latent model (README, "Metrics and conventions").
 
 All figures come from the four methods of ``della.vae.LatentModel``; nothing here knows which
 model it evaluates.
@@ -6,7 +6,7 @@ model it evaluates.
 * **IW-NLL / PPL** (Burda et al. 2016; DELLA's ``calc_iwnll``, Optimus' ``calc_iwnll``):
   ``log p(x) ≈ logsumexp_k log w_k − log K`` with ``log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x)``,
   z_k ~ q(z|x). The K samples come from one batched posterior pass and one batched decoder pass
-  over K·B sequences (in chunks). Two conventions side by side (DESIGN §6):
+  over K·B sequences (in chunks). Two conventions side by side (README, "Metrics and conventions"):
 
   - principled: ``ppl_sum = exp(−Σ_x log p(x) / Σ_x n_tokens(x))`` where n_tokens counts the
     scored tokens (the target's tokens and its <eos>, not <bos>, source or padding) and the

@@ -1,4 +1,4 @@
-"""Text metrics of DELLA-Bench (DESIGN.md section 6): BLEU, Self-BLEU, distinct-n,
+"""Text metrics of DELLA-Bench (README, "Metrics and conventions"): BLEU, Self-BLEU, distinct-n,
 Jaccard, sacreBLEU corpus BLEU and ROUGE.
 
 Inputs are *token lists* (``list[list[str]]``) except for :func:`corpus_bleu_sacrebleu`

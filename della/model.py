@@ -1,6 +1,6 @@
 """DELLA (Hu et al., NAACL 2022): a variational Transformer with layer-wise latents fused deeply.
 
-The whole model in one file. DESIGN §4; faithful to the official code (github.com/OpenVLG/DELLA,
+The whole model in one file. Paper §3 (Hu et al., NAACL 2022); faithful to the official code (github.com/OpenVLG/DELLA,
 ``model.py``: ``LMFLayer``, ``AverageSelfAttention``, ``GPT2VAEEncoder``, ``GPT2VAEDecoderWithLMHead``,
 ``Della``; ``dist.py``: ``Normal``; ``main.py``: ``init_para_frompretrained``). Each divergence is a
 documented switch in ``cfg.options`` (see ``DEFAULT_OPTIONS``).

@@ -1,4 +1,4 @@
-"""Model-based and distributional text metrics: BERTScore, MAUVE and CND (DESIGN.md section 6:
+"""Model-based and distributional text metrics: BERTScore, MAUVE and CND (README, "Metrics and conventions":
 "CND, MAUVE and BERTScore only where their models can be had locally").
 
 Nothing here downloads anything.  Every model is named by a **local folder** (a

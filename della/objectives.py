@@ -1,5 +1,5 @@
 """Training objectives: the KL weight schedules and the tricks against posterior collapse,
-composable with any latent model (DESIGN §5, issue "training tricks").
+composable with any latent model (README, "Models and recipes").
 
 loss = mean_B rec(x)  +  beta(step) * KL_term  +  bow_weight * mean_B(-log p_bow(x | z))
 

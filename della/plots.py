@@ -46,7 +46,9 @@ def save(fig, stem: Path) -> list[Path]:
     for fmt in FORMATS:
         path = stem.with_name(f"{stem.name}.{fmt}")
         tmp = path.with_name(f"{path.stem}.tmp.{fmt}")  # matplotlib picks the format from the suffix
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        # no creation date in the PDF: two runs of one config give byte-identical figures
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", metadata=metadata)
         tmp.replace(path)
         out.append(path)
     plt.close(fig)

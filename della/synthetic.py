@@ -1,4 +1,4 @@
-"""Offline demo data: a seeded synthetic twin of each DELLA task (DESIGN.md §3).
+"""Offline demo data: a seeded synthetic twin of each DELLA task (README, "Scale": Synthetic twins).
 
 Each twin has the shape of the real task (unconditional sentences or short documents;
 source -> target pairs for summarisation, stories and paraphrase), its tokenisation style

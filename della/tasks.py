@@ -1,6 +1,6 @@
 """The seven DELLA tasks and the example record, shared by the readers of the real data
 (:mod:`della.data`) and the offline demo generator (:mod:`della.synthetic`), so that neither
-module imports the other's internals (DESIGN.md section 3)."""
+module imports the other's internals."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 """The training loop shared by every model.
 
 AdamW (paper: lr 5e-5, batch 16 x 8 accumulation), gradient accumulation, the objective's beta
-schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...). Reliability
-(DESIGN §8): checkpoints (model, optimiser, step, RNG states, data order) are written to a
-temporary name and renamed into place, and a job that finds one resumes from it; a NaN or
-infinite loss stops the run with an error naming the step; on CPU the same config and seed give
-identical results. CUDA is used when present, with fused AdamW; ``train.precision: bf16`` autocasts to
+schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...). Reliability:
+checkpoints (model, optimiser, step, RNG states, data order, the log rows so far) are written to a
+temporary name and renamed into place. A checkpoint carries a fingerprint of everything that
+shapes training (model, objective, train settings, data, seed, code hash); a job resumes from it
+only when the fingerprint matches, else it moves it aside (``checkpoint.stale-<hash>.pt``), says
+why in the job log and starts afresh. A NaN or infinite loss stops the run with an error naming
+the step; on CPU the same config and seed give byte-identical model, log and metrics (timing goes
+to ``train_timing.json``). CUDA is used when present, with fused AdamW; ``train.precision: bf16`` autocasts to
 bfloat16 where the GPU supports it (fp32 otherwise), attention runs through PyTorch's SDPA kernels, and
 ``train.compile: true`` compiles the forward pass (benchmarks/bench_gpu.py measures these settings).
 
@@ -23,6 +26,7 @@ every epoch (and every ``train.validate_every`` steps) process 0 computes ``trai
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -132,13 +136,41 @@ def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
     return ModelConfig(vocab_size=tokenizer.vocab_size, **tokenizer.special_ids(), **kwargs)
 
 
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_fingerprint(*, model_name, model_kwargs, objective, cfg, encoded, seed, code_version) -> dict:
+    """A hash per part of what shapes training; a checkpoint is resumed only when every part matches.
+    ``checkpoint_every`` is left out: it changes when state is saved, not what is trained."""
+    return {"model": _digest([model_name, model_kwargs]), "objective": _digest(objective.to_dict()),
+            "train": _digest({k: v for k, v in cfg.items() if k != "checkpoint_every"}),
+            "data": _data_digest(encoded), "seed": str(seed), "code": code_version}
+
+
+def _data_digest(encoded) -> str:
+    digest = hashlib.sha256()
+    for example in encoded:  # one example at a time: the training set can be large
+        digest.update(repr(example).encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint_mismatch(saved: dict | None, now: dict) -> str | None:
+    if saved is None:
+        return "it has no fingerprint (written by an older version)"
+    changed = [part for part in now if saved.get(part) != now[part]]
+    return f"{', '.join(changed)} changed since it was written" if changed else None
+
+
 def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig, train_cfg: dict, tokenizer,
               train_examples, out_dir: Path, seed: int = 0, threads: int | None = None,
-              progress: bool = True, valid_examples=None) -> Path:
-    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv``; returns model.pt's path.
+              progress: bool = True, valid_examples=None, code_version: str = "") -> Path:
+    """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv`` and
+    ``train_timing.json``; returns model.pt's path.
 
     With ``valid_examples`` the run is validated after every epoch (and every ``validate_every``
-    steps) and ``model.pt`` holds the best checkpoint on validation (``Validator``)."""
+    steps) and ``model.pt`` holds the best checkpoint on validation (``Validator``).
+    ``code_version`` (the hash of the code the job runs) is part of the checkpoint fingerprint."""
     cfg = {**TRAIN_DEFAULTS, **train_cfg}
     unknown = set(train_cfg) - set(TRAIN_DEFAULTS)
     if unknown:
@@ -151,7 +183,7 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
     out_dir.mkdir(parents=True, exist_ok=True)
     job = dict(model_name=model_name, model_kwargs=model_kwargs, objective=objective, cfg=cfg, tokenizer=tokenizer,
                train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress,
-               valid_examples=list(valid_examples or []))
+               valid_examples=list(valid_examples or []), code_version=code_version)
     world = int(cfg["devices"])
     launched = torchrun_environment()
     if launched is not None:  # this process is one of torchrun's: it trains its share, no spawning
@@ -317,9 +349,27 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
         validator = Validator(model, make_batches(valid, cfg["batch_size"], tokenizer.pad_id, None,
                                                   encoder_pad_id(model)),
                               cfg["valid_metric"], seed, device, use_bf16)
+    fingerprint = run_fingerprint(model_name=model_name, model_kwargs=job["model_kwargs"], objective=objective,
+                                  cfg=cfg, encoded=encoded, seed=seed, code_version=job["code_version"])
     step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
-    if ckpt_path.exists():  # resume where a killed job stopped
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    elapsed = 0.0  # training seconds so far (train_timing.json)
+    state = None
+    if ckpt_path.exists():
+        try:
+            state = torch.load(ckpt_path, map_location=device, weights_only=False)
+            saved = state.get("fingerprint")
+            reason = _fingerprint_mismatch(saved, fingerprint)
+        except Exception as err:  # a torn or foreign file: not something to resume from
+            saved, reason = None, f"it cannot be read ({type(err).__name__}: {err})"
+        if reason is not None:
+            state = None
+            if rank == 0:  # moved aside, not deleted: it may be hours of training under other settings
+                stale = ckpt_path.with_name(f"checkpoint.stale-{_digest(saved)[:8]}.pt")
+                os.replace(ckpt_path, stale)
+                print(f"train {model_name}: not resuming from {ckpt_path}: {reason}; moved it to {stale.name} "
+                      f"and starting afresh", flush=True)
+    if state is not None:  # resume where a killed job stopped
+        print(f"train {model_name}: resuming from {ckpt_path} at step {state['step']}", flush=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -331,8 +381,9 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         if validator is not None:
             validator.best = state.get("best_valid")  # best-so-far (its weights are in best.pt)
-        log_rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
-        log_rows = [r for r in log_rows if int(r["step"]) <= step]
+        # the rows so far travel in the checkpoint: Snakemake deletes the failed job's train_log.csv
+        log_rows = list(state["log_rows"])
+        elapsed = state.get("elapsed", 0.0)
     else:
         log_rows = []
 
@@ -344,12 +395,12 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                            "batch_in_epoch": batch_in_epoch, "tokens": tokens, "torch_rng": torch.get_rng_state(),
                            "python_rng": random.getstate(),
                            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                           "best_valid": validator.best if validator is not None else None},
+                           "best_valid": validator.best if validator is not None else None,
+                           "fingerprint": fingerprint, "log_rows": log_rows, "elapsed": elapsed},
                           ckpt_path)
         write_log()
 
-    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens", "tokens_per_s",
-                  "valid"]
+    fieldnames = ["step", "epoch", "loss", "rec", "kl", "kl_term", "beta", "bow", "lr", "tokens", "valid"]
 
     def final_state():
         """What model.pt / best.pt hold: the weights and everything needed to rebuild the model."""
@@ -417,8 +468,8 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                 dist.all_reduce(n_tok_all)
                 n_tok = int(n_tok_all)
             tokens += n_tok
-            acc_logs.update(step=step, epoch=epoch, tokens=tokens, lr=scheduler.get_last_lr()[0],
-                            tokens_per_s=n_tok / (time.perf_counter() - t0))
+            acc_logs.update(step=step, epoch=epoch, tokens=tokens, lr=scheduler.get_last_lr()[0])
+            elapsed += time.perf_counter() - t0  # wall-clock: train_timing.json, not the log
             log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
             bar.update(1)
             bar.set_postfix(loss=f"{acc_logs['loss']:.2f}", kl=f"{acc_logs.get('kl', 0):.2f}", beta=f"{beta:.2f}")
@@ -448,6 +499,9 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
         else:
             atomic_torch_save(final_state(), out_dir / "model.pt")
         write_log()
+        write_json(out_dir / "train_timing.json", {"seconds": round(elapsed, 3), "tokens": tokens,
+                                                   "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
+                                                   "steps": step, "device": str(device), "processes": world})
         ckpt_path.unlink(missing_ok=True)
 
 

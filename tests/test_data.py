@@ -380,3 +380,32 @@ def test_download_rules_offline(tmp_path):
         download_task("quora", tmp_path)
     (tmp_path / "ptb").mkdir()
     assert download_task("ptb", tmp_path) == tmp_path / "ptb"  # existing folder: nothing fetched
+
+
+def test_utf8_bom_is_not_part_of_the_first_sentence(tmp_path):
+    make_ptb(tmp_path)
+    write(tmp_path / "ptb" / "ptb.valid.txt", "\ufefffirst sentence\nsecond\n".encode("utf-8"))
+    assert [e.target for e in read_task("ptb", tmp_path, "valid")] == ["first sentence", "second"]
+
+
+def test_nul_byte_is_refused_naming_file_and_line(tmp_path):
+    make_ptb(tmp_path)
+    write(tmp_path / "ptb" / "ptb.valid.txt", b"ok one\nok\x00two\n")
+    with pytest.raises(DataError, match=r"ptb\.valid\.txt, line 2: NUL byte"):
+        read_task("ptb", tmp_path, "valid")
+
+
+def test_prepared_files_are_world_readable_and_carry_data_checksums(tmp_path):
+    make_ptb(tmp_path / "root", n=20)
+    old = os.umask(0o022)
+    try:
+        paths = prepare_task("ptb", tmp_path / "out", data_root=tmp_path / "root")
+    finally:
+        os.umask(old)
+    for path in paths.values():
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    info = json.loads(paths["info"].read_text())
+    import hashlib
+
+    expected = hashlib.sha256((tmp_path / "root" / "ptb" / "ptb.train.txt").read_bytes()).hexdigest()
+    assert info["files"]["ptb/ptb.train.txt"] == expected and len(info["files"]) == 3

@@ -136,3 +136,16 @@ def test_beam_search_matches_transformers_generate(seed):
                          do_sample=False, length_penalty=1.0, early_stopping=False)[0, len(prompt):].tolist()
     theirs = theirs[:theirs.index(EOS)] if EOS in theirs else theirs
     assert ours == [t for t in theirs if t != PAD]
+
+
+@pytest.mark.parametrize("name", ["lm", "della"])
+def test_cached_decoding_uses_the_current_cache_keyword(name):
+    """transformers deprecates `past_key_values` for GPT2Block (removed in 5.40): the backbone passes
+    the cache under the keyword the installed version takes, so no deprecation warning is raised."""
+    import warnings
+
+    model = _model(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        generate(model, PROMPTS_UNCOND, z=_latent(model, PROMPTS_UNCOND), strategy="greedy", max_new_tokens=4,
+                 eos_id=EOS, pad_id=PAD)

@@ -1,4 +1,4 @@
-"""The training loop's promises (DESIGN §8): same config and seed give identical results on CPU;
+"""The training loop's promises: same config and seed give identical results on CPU;
 a killed run resumes from its checkpoint to exactly the weights of an uninterrupted one; a NaN
 stops the run naming the step; the per-step log has its columns."""
 import csv
@@ -62,6 +62,81 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
 
 
+def kill_at_step(monkeypatch, tmp_path, data, killed_step, **kw):
+    """Run until ``killed_step`` starts, then raise as a SIGKILL would stop the job."""
+    real_beta_at = train_module.beta_at
+
+    def killed(cfg, step, *args):
+        if step == killed_step:
+            raise KeyboardInterrupt("killed")
+        return real_beta_at(cfg, step, *args)
+
+    monkeypatch.setattr(train_module, "beta_at", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, data, **kw)
+    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
+
+
+def test_log_survives_resume_after_snakemake_deletes_it(tmp_path, data, monkeypatch):
+    """Snakemake deletes the outputs of a failed job (train_log.csv among them); the rows before
+    the kill come back from the checkpoint, and the files are byte-identical to an uninterrupted run."""
+    run(tmp_path / "full", data)
+    kill_at_step(monkeypatch, tmp_path / "resumed", data, 7)
+    (tmp_path / "resumed" / "train_log.csv").unlink()
+    run(tmp_path / "resumed", data)
+    for name in ("train_log.csv", "model.pt"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
+def test_changed_lr_starts_afresh_and_keeps_the_stale_checkpoint(tmp_path, data, monkeypatch, capsys):
+    kill_at_step(monkeypatch, tmp_path, data, 7)
+    capsys.readouterr()
+    examples, tok = data
+    changed = train_run(model_name="della", model_kwargs=SIZES, objective=ObjectiveConfig(beta_schedule="cyclical"),
+                        train_cfg={**TRAIN, "lr": 0.001}, tokenizer=tok, train_examples=examples, out_dir=tmp_path,
+                        seed=3, progress=False)
+    out = capsys.readouterr().out
+    assert "not resuming from" in out and "train changed since it was written" in out and "starting afresh" in out
+    assert len(list(tmp_path.glob("checkpoint.stale-*.pt"))) == 1  # moved aside, not deleted
+    rows = list(csv.DictReader((tmp_path / "train_log.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))
+    assert all(float(r["lr"]) == pytest.approx(0.001) for r in rows)  # no step ran at the old lr
+    reference = weights(train_run(model_name="della", model_kwargs=SIZES,
+                                  objective=ObjectiveConfig(beta_schedule="cyclical"), train_cfg={**TRAIN, "lr": 0.001},
+                                  tokenizer=tok, train_examples=examples, out_dir=tmp_path / "ref", seed=3,
+                                  progress=False))
+    assert all(torch.equal(reference[k], v) for k, v in weights(changed).items())
+
+
+def test_changed_model_size_or_code_starts_afresh(tmp_path, data, monkeypatch, capsys):
+    kill_at_step(monkeypatch, tmp_path, data, 7, code_version="aaaa")
+    capsys.readouterr()
+    run(tmp_path, data, code_version="bbbb")  # same settings, other code
+    assert "code changed since it was written" in capsys.readouterr().out
+    kill_at_step(monkeypatch, tmp_path / "size", data, 7)
+    examples, tok = data
+    train_run(model_name="della", model_kwargs={**SIZES, "n_embd": 24}, objective=ObjectiveConfig(beta_schedule="cyclical"),
+              train_cfg=TRAIN, tokenizer=tok, train_examples=examples, out_dir=tmp_path / "size", seed=3, progress=False)
+    assert "model changed since it was written" in capsys.readouterr().out
+
+
+def test_unreadable_checkpoint_is_moved_aside(tmp_path, data, capsys):
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "checkpoint.pt").write_bytes(b"torn")
+    run(tmp_path, data)
+    assert "cannot be read" in capsys.readouterr().out and (tmp_path / "model.pt").exists()
+    assert len(list(tmp_path.glob("checkpoint.stale-*.pt"))) == 1
+
+
+def test_timing_is_kept_out_of_the_log(tmp_path, data):
+    run(tmp_path, data)
+    import json
+
+    timing = json.loads((tmp_path / "train_timing.json").read_text())
+    assert timing["seconds"] > 0 and timing["tokens"] > 0 and timing["steps"] == 10
+    assert "tokens_per_s" not in (tmp_path / "train_log.csv").read_text()
+
+
 def test_nan_loss_stops_naming_the_step(tmp_path, data, monkeypatch):
     real = train_module.training_loss
 
@@ -89,6 +164,7 @@ def test_bad_train_settings_are_refused(tmp_path, data):
                   tokenizer=tok, train_examples=examples, out_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_latent_models_learn_as_well_as_the_lm(tmp_path):
     """A latent model must not learn far worse than the plain LM because of how z is injected: the
     embedding path once drowned the tokens in z's projection (PyTorch's default init, ~10x the token

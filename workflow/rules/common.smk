@@ -1,22 +1,46 @@
 # Shared set-up: validate the config (JSON schema, then names against the model registry) before
 # any job runs, and helpers that hash source files into params so that editing the code under
 # della/ or baselines/ reruns the jobs it affects.
-import hashlib
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
+import yaml
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
-validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config, resolve_path,  # noqa: E402
+                          resolve_run, runs_of, validate_config)
 
-from della.config import TASK_NAMES, check_names, resolve_run, runs_of  # noqa: E402
-
-check_names(config)
+# No `configfile:` directive: a profile given with --configfile is used alone (not layered over
+# config/config.yaml), and --config values are retyped and merged into their sections.
+try:
+    _loaded = load_workflow_config(REPO, workflow.config_settings.configfiles, workflow.config_settings.config)
+    validate_config(_loaded, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    # `snakemake download --config data_root=PATH` creates data_root, so it need not exist yet
+    # (the targets are not known while the Snakefile is parsed: read them from the command line)
+    check_paths(_loaded, REPO, data_root_created="download" in sys.argv[1:])
+except ConfigError as err:  # the message first on the console, without a traceback
+    print(f"DELLA-Bench config error: {err}", file=sys.stderr)
+    sys.exit(1)
+config.clear()
+config.update(_loaded)
 
 R = config["results_dir"]
+
+
+def write_effective_config():
+    """results_dir/config.effective.yaml: the config this invocation runs with (rewritten only when
+    it changes)."""
+    path = Path(R) / "config.effective.yaml"
+    text = ("# The effective config of the last snakemake invocation (files + --config overrides).\n"
+            + yaml.safe_dump(dict(config), sort_keys=False))
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+write_effective_config()
 TASKS = config["tasks"]
 SEEDS = config["seeds"]
 
@@ -27,35 +51,42 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def code_hash(*patterns):
-    """sha256 of the source files matching ``patterns`` (relative to the repo): a param that
-    changes whenever the code a job runs changes."""
-    digest = hashlib.sha256()
-    for pattern in patterns:
-        for path in sorted(REPO.glob(pattern)):
-            digest.update(str(path.relative_to(REPO)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+from della.provenance import code_hash, data_checksums, model_source  # noqa: E402
+from della.registry import get_model_class  # noqa: E402
+
+# Code hashes (della/provenance.py): each rule's script and everything it imports from della/ and
+# baselines/, plus the file of the run's model and what it imports. Editing a baseline reruns only
+# the jobs of the models defined in it; a new baseline file reruns nothing that exists.
+CODE_DATA = code_hash(REPO, "workflow/scripts/prepare_data.py")
+CODE_TOKENIZER = code_hash(REPO, "workflow/scripts/train_tokenizer.py")
+CODE_TABLES = code_hash(REPO, "workflow/scripts/tables.py")
 
 
-CODE_DATA = code_hash("della/tasks.py", "della/data.py", "della/synthetic.py")
-CODE_TOKENIZER = code_hash("della/tokenizer.py")
-# the code every model is made of: a change here reruns training and evaluation
-MODEL_CODE = ["della/backbone.py", "della/batch.py", "della/vae.py", "della/registry.py", "della/model.py",
-              "della/tokenizer.py", "baselines/*.py"]
-CODE_TRAIN = code_hash(*MODEL_CODE, "della/objectives.py", "della/train.py", "della/config.py",
-                       "workflow/scripts/train.py")
-CODE_EVAL = code_hash(*MODEL_CODE, "della/latent_eval.py", "della/evaluate.py", "della/metrics.py",
-                      "della/model_metrics.py", "della/decoding.py", "workflow/scripts/evaluate.py")
-CODE_TABLES = code_hash("della/tables.py", "workflow/scripts/tables.py")
+def run_code(script, recipe):
+    model_file = model_source(REPO, get_model_class(resolve_run(config, recipe).model))
+    return code_hash(REPO, script, model_file)
+
+
+def train_spec(recipe):
+    """Everything that shapes training, as plain data: a change to it reruns the training job."""
+    spec = resolve_run(config, recipe)
+    return {"recipe": spec.recipe, "model": spec.model, "model_kwargs": spec.model_kwargs,
+            "objective": spec.objective.to_dict(), "train": spec.train, "has_latent": spec.has_latent,
+            "tokenizer": spec.tokenizer}
 
 
 def run_spec(recipe):
-    """Everything that defines a run, as plain data (so that a change to it reruns the run)."""
-    spec = resolve_run(config, recipe)
-    return {"recipe": spec.recipe, "model": spec.model, "model_kwargs": spec.model_kwargs,
-            "objective": spec.objective.to_dict(), "train": spec.train, "evaluate": spec.evaluate,
-            "has_latent": spec.has_latent, "tokenizer": spec.tokenizer}
+    """Everything that defines a run's evaluation: the training spec plus the evaluate section."""
+    return {**train_spec(recipe), "evaluate": resolve_run(config, recipe).evaluate}
+
+
+def task_data_files(task):
+    """sha256 of each upstream file of ``task`` under data_root (none for the synthetic demo): a
+    changed data file reruns prepare_data and everything after it."""
+    if config["data_root"] is None:
+        return {}
+    return data_checksums(resolve_path(config["data_root"], REPO), task,
+                          cache_path=Path(R) / "data" / ".checksum-cache.json")
 
 
 RUN_DIR = R + "/runs/{task}/{recipe}/seed{seed}"

@@ -12,6 +12,7 @@ rule prepare_data:
         data_root=config["data_root"],
         data=config["data"],
         seed=config["data_seed"],
+        files=lambda wc: task_data_files(wc.task),
         code=CODE_DATA,
     log:
         R + "/logs/prepare_data/{task}.log",
@@ -42,7 +43,8 @@ rule tokenizer:
 rule download:
     params:
         tasks=TASKS,
-        data_root=config["data_root"],
+        # relative to the project root, like every config path (no output: nothing reruns on it)
+        data_root=str(resolve_path(config["data_root"], REPO)) if config["data_root"] else None,
     log:
         R + "/logs/download.log",
     benchmark:

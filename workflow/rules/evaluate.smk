@@ -11,9 +11,10 @@ rule evaluate:
     output:
         metrics=RUN_DIR + "/metrics.json",
         samples=RUN_DIR + "/samples.jsonl",
+        timing=RUN_DIR + "/eval_timing.json",
     params:
         run=lambda wc: run_spec(wc.recipe),
-        code=CODE_EVAL,
+        code=lambda wc: run_code("workflow/scripts/evaluate.py", wc.recipe),
     threads: config["train_threads"]
     resources:
         gpu=1,

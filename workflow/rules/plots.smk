@@ -47,7 +47,7 @@ rule plots:
         seeds=SEEDS,
         runs_dir=R + "/runs",
         out_dir=R + "/plots",
-        code=code_hash("della/plots.py", "della/tables.py", "workflow/scripts/plots.py"),
+        code=code_hash(REPO, "workflow/scripts/plots.py"),
     log:
         R + "/logs/plots.log",
     benchmark:

@@ -25,7 +25,7 @@ rule study_depth:
         pdf=STUDY_DIR + "/depth.pdf",
     params:
         task=STUDY_TASK,
-        code=code_hash("della/depth_study.py", "della/plots.py", "della/tables.py", "workflow/scripts/study_depth.py"),
+        code=code_hash(REPO, "workflow/scripts/study_depth.py"),
     log:
         R + "/logs/study_depth.log",
     benchmark:

@@ -5,10 +5,10 @@ rule tables:
     input:
         metrics=METRICS,
         info=expand(R + "/data/{task}/info.json", task=TASKS),
+        paper="config/paper_numbers.csv",
     output:
         [report(table, category="Comparison tables") for table in TABLES],
     params:
-        paper=str(REPO / "config" / "paper_numbers.csv"),
         code=CODE_TABLES,
     log:
         R + "/logs/tables.log",

@@ -11,12 +11,13 @@ rule train:
     output:
         model=RUN_DIR + "/model.pt",
         log_csv=RUN_DIR + "/train_log.csv",
+        timing=RUN_DIR + "/train_timing.json",
     params:
-        run=lambda wc: run_spec(wc.recipe),
-        code=CODE_TRAIN,
+        run=lambda wc: train_spec(wc.recipe),
+        code=lambda wc: run_code("workflow/scripts/train.py", wc.recipe),
     threads: config["train_threads"]
     resources:
-        gpu=lambda wc: run_spec(wc.recipe)["train"].get("devices", 1),
+        gpu=lambda wc: train_spec(wc.recipe)["train"].get("devices", 1),
     log:
         R + "/logs/train/{task}/{recipe}/seed{seed}.log",
     benchmark:

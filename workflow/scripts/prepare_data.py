@@ -3,15 +3,18 @@ import sys
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake object)
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
+from della.config import resolve_path  # noqa: E402
 from della.data import prepare_task  # noqa: E402
 
 data = snakemake.params.data  # noqa: F821
 prepare_task(
     snakemake.wildcards.task,  # noqa: F821
     Path(snakemake.output.train).parent,  # noqa: F821
-    data_root=snakemake.params.data_root,  # noqa: F821
+    # a relative data_root resolves against the project root (README, Configs)
+    data_root=(None if snakemake.params.data_root is None  # noqa: F821
+               else resolve_path(snakemake.params.data_root, Path(snakemake.scriptdir).resolve().parents[1])),  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
     max_examples=data.get("max_examples"),
     synthetic_sizes=data.get("synthetic_sizes"),

@@ -5,8 +5,9 @@ import time
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
+from della.config import with_resolved_pretrained  # noqa: E402
 from della.data import read_jsonl  # noqa: E402
 from della.objectives import ObjectiveConfig  # noqa: E402
 from della.tokenizer import TextTokenizer  # noqa: E402
@@ -19,7 +20,7 @@ run = snakemake.params.run  # noqa: F821
 print(json.dumps(run, indent=2))
 train_run(
     model_name=run["model"],
-    model_kwargs=run["model_kwargs"],
+    model_kwargs=with_resolved_pretrained(run["model_kwargs"], Path(snakemake.scriptdir).resolve().parents[1]),  # noqa: F821
     objective=ObjectiveConfig.from_dict(run["objective"]),
     train_cfg=run["train"],
     tokenizer=TextTokenizer.load(run.get("tokenizer") or snakemake.input.tokenizer),  # noqa: F821 (recipe's own first)
@@ -28,5 +29,6 @@ train_run(
     out_dir=Path(snakemake.output.model).parent,  # noqa: F821
     seed=int(snakemake.wildcards.seed),  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
+    code_version=snakemake.params.code,  # noqa: F821 (part of the checkpoint's fingerprint)
 )
 print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process

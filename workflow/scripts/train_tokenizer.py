@@ -4,14 +4,16 @@ import sys
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
+from della.config import pretrained_location  # noqa: E402
 from della.data import read_jsonl  # noqa: E402
 from della.tokenizer import TextTokenizer  # noqa: E402
 
 settings = snakemake.params.tokenizer  # noqa: F821
 if settings.get("pretrained"):
-    tokenizer = TextTokenizer.load(settings["pretrained"])
+    # relative folders resolve against the project root (README, Configs)
+    tokenizer = TextTokenizer.load(pretrained_location(settings["pretrained"], Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 else:
     examples = read_jsonl(snakemake.input.train)  # noqa: F821
     texts = [ex.target for ex in examples] + [ex.source for ex in examples if ex.source]

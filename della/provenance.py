@@ -1,0 +1,130 @@
+"""What a job's result depends on, as short hashes for Snakemake params (a change reruns the job):
+
+* code: the files a job runs, found by following the ``import`` statements of its script and of its
+  model's module through the project's own packages (``della``, ``baselines``). A baseline file is
+  in the closure of its own model only, so editing it reruns that model's jobs, shared code reruns
+  every job that imports it, and a new baseline file reruns nothing that exists.
+* data: sha256 of the upstream files of a task under ``data_root`` (cached by size and mtime, so
+  unchanged files are not read again at every start-up).
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from pathlib import Path
+
+PACKAGES = ("della", "baselines")
+
+# the folders under data_root that a task's readers look in (della/data.py)
+TASK_FOLDERS = {"yelp": ["yelp", "yelp_sentiment"], "yahoo": ["yahoo"], "ptb": ["ptb"], "snli": ["snli"],
+                "cnndm": ["cnndm"], "wp": ["writingprompts"], "quora": ["quora"]}
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return None
+    as_file = root.joinpath(*parts).with_suffix(".py")
+    if as_file.is_file():
+        return as_file
+    as_package = root.joinpath(*parts, "__init__.py")
+    return as_package if as_package.is_file() else None
+
+
+def _imports(root: Path, path: Path) -> set[Path]:
+    """Project files imported by ``path`` (``import x.y``, ``from x.y import z`` where z may be a
+    module), with the packages' ``__init__.py`` that Python runs on the way."""
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                file = _module_file(root, ".".join(parts[:i]))
+                if file is not None:
+                    found.add(file)
+    return found
+
+
+def import_closure(root, *files) -> list[str]:
+    """``files`` (relative to ``root``) and every project file they import, transitively; sorted
+    relative paths."""
+    root = Path(root)
+    todo = [root / f for f in files]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        todo.extend(_imports(root, path) - seen)
+    return sorted(str(p.relative_to(root)) for p in seen)
+
+
+def files_hash(root, files) -> str:
+    """sha256 over the relative names and bytes of ``files`` (relative to ``root``)."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0")
+        digest.update((root / rel).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def code_hash(root, *files) -> str:
+    """The hash of ``files`` and everything they import from the project."""
+    return files_hash(root, import_closure(root, *files))
+
+
+def model_source(root, model_cls) -> str:
+    """The file that defines a registered model class, relative to ``root``."""
+    import inspect
+
+    return str(Path(inspect.getsourcefile(model_cls)).resolve().relative_to(Path(root).resolve()))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_checksums(data_root, task: str, cache_path=None) -> dict[str, str]:
+    """{path relative to data_root: sha256} of every file in the task's folders under ``data_root``.
+    ``cache_path`` (a JSON file) keeps the digests by (size, mtime) so that unchanged files are
+    hashed once."""
+    data_root = Path(data_root)
+    cache = {}
+    if cache_path is not None and Path(cache_path).is_file():
+        try:
+            cache = json.loads(Path(cache_path).read_text())
+        except ValueError:
+            cache = {}
+    out, changed = {}, False
+    for folder in TASK_FOLDERS[task]:
+        base = data_root / folder
+        if not base.is_dir():
+            continue
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            rel = str(path.relative_to(data_root))
+            stat = path.stat()
+            key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+            if key not in cache:
+                cache[key] = sha256_file(path)
+                changed = True
+            out[rel] = cache[key]
+    if cache_path is not None and changed:
+        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(cache_path) + ".tmp")
+        tmp.write_text(json.dumps(cache, indent=0, sort_keys=True))
+        os.replace(tmp, cache_path)
+    return out

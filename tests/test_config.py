@@ -1,0 +1,134 @@
+"""Whole-config validation before any job runs (issue 12): the strict schema, recipes validated
+after merging, unknown keys with the closest valid key, paths against the project root, complete
+profile configs, and `--config` values with their YAML types."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from della.config import ConfigError, check_paths, load_workflow_config, retype_cli_value, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def smoke():
+    return yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+
+
+def refused(config) -> str:
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("profile", ["config.yaml", "smoke.yaml", "real-small.yaml", "paper.yaml"])
+def test_every_profile_config_is_complete_and_valid(profile):
+    validate_config(yaml.safe_load((REPO / "config" / profile).read_text()), SCHEMA)
+
+
+@pytest.mark.parametrize("recipe, key", [
+    ({"model": "lm", "train": {"epochs": -1}}, "recipes.x.train.epochs"),
+    ({"model": "lm", "train": {"lr": "fast"}}, "recipes.x.train.lr"),
+    ({"model": "embed", "model_config": {"dropout": 2.0}}, "recipes.x.model_config.dropout"),
+    ({"model": "della", "evaluate": {"decoding": {"strategy": "nucleus"}}}, "recipes.x.evaluate.decoding.strategy"),
+    ({"model": "embed", "objective": {"free_bits_mode": "token"}}, "recipes.x.objective.free_bits_mode"),
+])
+def test_bad_recipe_settings_are_refused_naming_the_key(recipe, key):
+    config = smoke()
+    config["recipes"]["x"] = recipe
+    assert key in refused(config)
+
+
+def test_unused_recipes_are_validated_too():
+    config = smoke()
+    config["recipes"]["unused"] = {"model": "lm", "train": {"epochs": 0}}
+    assert "recipes.unused.train.epochs" in refused(config)
+
+
+@pytest.mark.parametrize("where, typo, closest", [
+    ((), "trian", "train"),
+    (("train",), "epoch", "epochs"),
+    (("evaluate", "decoding"), "top_kk", "top_k"),
+    (("recipes", "embed+bow"), "objectve", "objective"),
+    (("recipes", "embed+bow", "objective"), "bow_wieght", "bow_weight"),
+])
+def test_unknown_keys_name_the_closest_valid_key(where, typo, closest):
+    config = smoke()
+    section = config
+    for key in where:
+        section = section[key]
+    section[typo] = 1
+    message = refused(config)
+    full = ".".join([*where, typo])
+    assert f"unknown config key {full!r} (did you mean {closest!r}?)" in message
+
+
+def test_merged_recipe_is_validated():
+    """A recipe whose own keys are fine but whose merge with the top-level section is not."""
+    config = smoke()
+    config["train"]["lr"] = 0.001
+    config["recipes"]["x"] = {"model": "lm", "train": {"lr": None}}
+    assert "recipes.x.train.lr" in refused(config)
+
+
+def test_a_profile_config_must_be_complete():
+    config = smoke()
+    del config["evaluate"]
+    assert "missing config key 'evaluate' (a config file must be complete" in refused(config)
+
+
+def test_cli_values_get_their_yaml_types():
+    assert retype_cli_value(["0", "1", "2"]) == [0, 1, 2]
+    assert retype_cli_value({"epochs": "1", "lr": "1e-3", "precision": "bf16", "x": "null", "b": "true"}) == \
+        {"epochs": 1, "lr": 1e-3, "precision": "bf16", "x": None, "b": True}
+
+
+def test_configfile_is_used_alone_and_cli_overrides_merge_into_sections(tmp_path):
+    real = REPO / "config" / "real-small.yaml"
+    config = load_workflow_config(REPO, [real], {"train": {"epochs": "1"}, "seeds": ["0", "1"]})
+    profile = yaml.safe_load(real.read_text())
+    assert config["train"] == {**profile["train"], "epochs": 1} and config["seeds"] == [0, 1]
+    assert "synthetic_sizes" not in config["data"] and "recipes" not in config  # nothing from config.yaml
+    assert load_workflow_config(REPO, [], {})["results_dir"] == "results"  # no --configfile: config.yaml
+
+
+def test_missing_paths_are_errors_naming_the_key(tmp_path):
+    config = smoke()
+    config["data_root"] = "no/such/folder"
+    config["tokenizer"]["pretrained"] = "./no-such-tokenizer"
+    with pytest.raises(ConfigError) as err:
+        check_paths(config, REPO)
+    assert "'data_root'" in str(err.value) and "'tokenizer.pretrained'" in str(err.value)
+    (tmp_path / "tok").mkdir()
+    config = smoke()
+    config["tokenizer"]["pretrained"] = "tok"  # relative to the project root, not the cwd
+    check_paths(config, tmp_path)
+    config["model"]["pretrained"] = "gpt2"  # a hub name is left to transformers
+    check_paths(config, tmp_path)
+
+
+def snakemake_n(*args):
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_bad_recipe_fails_at_start_up_with_the_message_first():
+    proc = snakemake_n("--configfile", "config/smoke.yaml", "--config",
+                       "recipes={x: {model: lm, train: {epochs: -1}}}", "models=[lm,x]")
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("Using workflow specific profile")]
+    first = lines[0]  # the first line after Snakemake's note on the default profile
+    assert first.startswith("DELLA-Bench config error")
+    assert "recipes.x.train.epochs': -1 is less than the minimum of 1" in proc.stderr
+
+
+def test_list_and_nested_cli_overrides_reach_the_effective_config(tmp_path):
+    proc = snakemake_n("--configfile", "config/smoke.yaml", "--config", "seeds=[0,1,2]", "train={epochs: 1}",
+                       "tasks=[ptb]", "models=[lm]", f"results_dir={tmp_path / 'res'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    effective = yaml.safe_load((tmp_path / "res" / "config.effective.yaml").read_text())
+    assert effective["seeds"] == [0, 1, 2]
+    assert effective["train"]["epochs"] == 1 and effective["train"]["lr"] == 0.002

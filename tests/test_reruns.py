@@ -1,0 +1,136 @@
+"""Reruns follow what changed (issue 12): one small finished project (real-format PTB files under a
+relative data_root, lm + embed), copied for each case; `snakemake -n` must list exactly the jobs
+that the change affects."""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns("results*", ".snakemake", ".venv*", "__pycache__", ".git", "*.egg-info",
+                                ".pytest_cache")
+
+
+def write_tiny_ptb(root: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    words = "the cat dog sat on a mat and ran to big small red blue house tree".split()
+    (root / "ptb").mkdir(parents=True)
+    for split, n in [("train", 48), ("valid", 8), ("test", 12)]:
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 10))) for _ in range(n)]
+        (root / "ptb" / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def snakemake(project, *args):
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile",
+                           "config/rerun.yaml"], cwd=project, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    project = tmp_path_factory.mktemp("reruns") / "project"
+    shutil.copytree(REPO, project, ignore=IGNORE)
+    write_tiny_ptb(project / "tiny-data")
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config.update(tasks=["ptb"], models=["lm", "embed"], data_root="tiny-data", results_dir="results-rerun")
+    config["train"]["epochs"] = 1
+    (project / "config" / "rerun.yaml").write_text(yaml.safe_dump(config))
+    snakemake(project, "all")
+    return project
+
+
+def planned_jobs(project, *args) -> set[tuple[str, str]]:
+    """(rule, recipe or '') of every job `snakemake -n` would run."""
+    out = snakemake(project, "all", "-n", *args)
+    if "Nothing to be done" in out:
+        return set()
+    jobs = set()
+    for block in re.split(r"\n(?=rule \w+:)", out)[1:]:
+        rule = block.split(":", 1)[0].split()[1]
+        recipe = re.search(r"recipe=([^,\s]+)", block)
+        jobs.add((rule, recipe.group(1) if recipe else ""))
+    return jobs
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+    """A copy of the finished project in another folder (times kept): moving a project must not
+    rerun anything."""
+    dst = tmp_path / "moved"
+    shutil.copytree(finished, dst, symlinks=True)
+    return dst
+
+
+@pytest.mark.slow
+def test_a_moved_project_has_nothing_to_do(copy):
+    assert planned_jobs(copy) == set()
+
+
+@pytest.mark.slow
+def test_editing_a_baseline_reruns_only_that_model(copy):
+    path = copy / "baselines" / "embed.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("plots", ""), ("all", "")}
+
+
+@pytest.mark.slow
+def test_editing_shared_model_code_reruns_its_users(copy):
+    path = copy / "della" / "vae.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert {job for job in planned_jobs(copy) if job[0] == "train"} == {("train", "lm"), ("train", "embed")}
+
+
+@pytest.mark.slow
+def test_adding_a_baseline_file_reruns_nothing(copy):
+    (copy / "baselines" / "embed_tanh.py").write_text(
+        "import torch\n\nfrom baselines.embed import EmbedVAE\nfrom della.registry import register_model\n\n\n"
+        '@register_model("embed-tanh")\nclass EmbedTanhVAE(EmbedVAE):\n'
+        "    def latent_embedding(self, z):\n        return torch.tanh(super().latent_embedding(z))\n")
+    assert planned_jobs(copy) == set()
+
+
+@pytest.mark.slow
+def test_changing_a_data_file_reruns_the_task(copy):
+    path = copy / "tiny-data" / "ptb" / "ptb.test.txt"
+    path.write_text(path.read_text() + "a new test sentence\n")
+    assert planned_jobs(copy) == {("prepare_data", ""), ("tokenizer", ""), ("train", "lm"), ("train", "embed"),
+                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("plots", ""), ("all", "")}
+
+
+@pytest.mark.slow
+def test_changing_an_evaluate_value_reruns_evaluation_only(copy):
+    assert planned_jobs(copy, "--config", "evaluate={iw_samples: 3}") == {
+        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("plots", ""), ("all", "")}
+
+
+@pytest.mark.slow
+def test_changing_a_train_value_of_one_recipe_reruns_that_recipe(copy):
+    config = yaml.safe_load((copy / "config" / "rerun.yaml").read_text())
+    config["recipes"]["embed"] = {"model": "embed", "train": {"lr": 0.001}}
+    (copy / "config" / "rerun.yaml").write_text(yaml.safe_dump(config))
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("plots", ""), ("all", "")}
+
+
+@pytest.mark.slow
+def test_a_failing_job_shows_its_error_on_the_console(copy):
+    """profiles/default (show-failed-logs): the message naming the file and line reaches the console."""
+    path = copy / "tiny-data" / "ptb" / "ptb.valid.txt"
+    path.write_bytes(path.read_bytes() + b"bad\x00line\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "all", "--configfile",
+                           "config/rerun.yaml"], cwd=copy, capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0
+    assert "ptb/ptb.valid.txt, line 9: NUL byte" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_report_command_of_the_readme(copy, tmp_path):
+    """README: `snakemake --report report.html` with the run's config options."""
+    snakemake(copy, "--report", str(tmp_path / "report.html"))
+    assert (tmp_path / "report.html").stat().st_size > 10_000
