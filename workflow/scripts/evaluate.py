@@ -36,7 +36,9 @@ result.update(recipe=wc.recipe, model=run["model"], seed=int(wc.seed), objective
               model_config=state["model_config"], data_source=info.get("source"),
               synthetic=info.get("source") == "synthetic",
               # the run's budget: the same for every model of a task (train.steps)
-              train_steps=state.get("steps"), train_tokens=state.get("tokens"))
+              train_steps=state.get("steps"), train_tokens=state.get("tokens"),
+              # the checkpoint evaluated: the best on validation (della/train.py Validator), if any
+              selected_checkpoint=state.get("selected"))
 save_metrics(Path(snakemake.output.metrics), result)  # noqa: F821
 print(json.dumps(result, indent=2))
 print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process
