@@ -97,3 +97,21 @@ def test_missing_file_on_server_is_an_http_error(server, tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_task("yahoo", tmp_path / "data")
     assert _left_behind(tmp_path / "data") == []
+
+
+def test_absent_task_gets_a_marked_synthetic_stand_in(tmp_path):
+    """config/real-small.yaml's data.missing: synthetic — no CNN/DM folder under the data root."""
+    import json
+
+    from della.data import DataError, prepare_task
+
+    root = tmp_path / "data"
+    (root / "ptb").mkdir(parents=True)
+    with pytest.raises(DataError, match="cnndm"):
+        prepare_task("cnndm", tmp_path / "out-error", data_root=root)
+    paths = prepare_task("cnndm", tmp_path / "out", data_root=root, missing="synthetic",
+                         synthetic_sizes={"train": 20, "valid": 5, "test": 5})
+    info = json.loads(paths["info"].read_text())
+    assert info["source"] == "synthetic" and info["stand_in_for"] == str(root)
+    assert info["notes"][0].startswith("STAND-IN: no cnndm folder")
+    assert info["counts"] == {"train": 20, "valid": 5, "test": 5}
