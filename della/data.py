@@ -509,6 +509,11 @@ def _subsample(exs: list[Example], n: int, seed: int, split: str) -> list[Exampl
     return [exs[i] for i in keep]
 
 
+#: the folder(s) under a data root that hold each task's files (the readers above)
+TASK_FOLDERS = {"yelp": ("yelp", "yelp_sentiment"), "yahoo": ("yahoo",), "ptb": ("ptb",), "snli": ("snli",),
+                "cnndm": ("cnndm",), "wp": ("writingprompts",), "quora": ("quora",)}
+
+
 def prepare_task(
     task: str,
     out_dir: str | Path,
@@ -517,6 +522,7 @@ def prepare_task(
     seed: int = 0,
     max_examples: dict[str, int] | None = None,
     synthetic_sizes: dict[str, int] | None = None,
+    missing: str = "error",
 ) -> dict[str, Path]:
     """Write ``out_dir/{train,valid,test}.jsonl`` and ``out_dir/info.json`` for
     ``task`` and return ``{"train": path, "valid": path, "test": path, "info": path}``.
@@ -530,6 +536,12 @@ def prepare_task(
     temporary names in ``out_dir`` and renamed into place.  On any error every
     temporary file is removed and no output file is created or changed (an
     ``out_dir`` created by this call is removed again if left empty).
+
+    ``missing="synthetic"`` (config ``data.missing``): a task whose folder is
+    absent from ``data_root`` (e.g. no CNN/DailyMail copy) gets its synthetic
+    twin as a stand-in, marked in info.json (``source: synthetic``,
+    ``stand_in_for``, a note) so that the tables flag it; ``"error"`` (default)
+    fails naming the folder.
     """
     spec = _check_task(task)
     # a None cap means "the whole split" (how the YAML configs say it)
@@ -539,10 +551,17 @@ def prepare_task(
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"max_examples[{k!r}] must be a positive int, got {v!r}")
 
-    if data_root is None:
+    if missing not in ("error", "synthetic"):
+        raise ValueError(f"data.missing must be 'error' or 'synthetic', got {missing!r}")
+    stand_in = (data_root is not None and missing == "synthetic"
+                and not any((Path(data_root) / f).is_dir() for f in TASK_FOLDERS[task]))
+    if data_root is None or stand_in:
         splits = synthetic.generate_task(task, synthetic_sizes, seed=seed)
         files = {}
         notes = ["synthetic offline demo data (della.synthetic): not the real task"]
+        if stand_in:
+            notes.insert(0, f"STAND-IN: no {' or '.join(TASK_FOLDERS[task])} folder under {data_root}; the synthetic "
+                            f"twin of {task} stands in for all three splits (data.missing: synthetic)")
         source = "synthetic"
     else:
         from della.provenance import data_checksums
@@ -567,7 +586,9 @@ def prepare_task(
         "notes": notes,
         "files": files,  # sha256 of each upstream file under data_root (a change reruns the task)
     }
-    if data_root is None:  # H(factors) = the KL an ideal model reaches, and each factor (della.synthetic)
+    if stand_in:
+        info["stand_in_for"] = str(data_root)
+    if data_root is None or stand_in:  # H(factors) = the KL an ideal model reaches, and each factor (della.synthetic)
         info.update(synthetic.factor_info(task))
 
     out_dir = Path(out_dir)

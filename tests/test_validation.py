@@ -46,6 +46,7 @@ def test_best_epoch_becomes_model_pt(tmp_path, data, monkeypatch):
     assert [(r["step"], r["valid"]) for r in rows if r["valid"]] == [("5", "3.0"), ("10", "1.0"), ("15", "2.0")]
     state = torch.load(path, weights_only=False)
     assert state["selected"] == {"value": 1.0, "step": 10, "epoch": 1, "metric": "elbo", "last_step": 15}
+    assert state["steps"] == 15  # the run's budget; the weights are step 10's
     assert not (tmp_path / "valid" / "best.pt").exists()
     # the weights are those after epoch 2: the same as a 2-epoch run without validation (validation
     # runs in a forked RNG, so it does not change what training draws)

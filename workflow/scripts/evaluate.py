@@ -37,7 +37,9 @@ result.update(recipe=wc.recipe, model=run["model"], seed=int(wc.seed), objective
               model_config=state["model_config"], data_source=info.get("source"),
               synthetic=info.get("source") == "synthetic",
               # the run's budget: the same for every model of a task (train.steps)
-              train_steps=state.get("steps"), train_tokens=state.get("tokens"))
+              train_steps=state.get("steps"), train_tokens=state.get("tokens"),
+              # the checkpoint evaluated: the best on validation (della/train.py Validator), if any
+              selected_checkpoint=state.get("selected"))
 # timing varies between identical runs: it goes to eval_timing.json, so that metrics.json is byte-identical
 timing = {"seconds": round(time.perf_counter() - start, 3), "device": str(model.device),
           "latent_eval_seconds": {k: round(v, 3) for k, v in result.pop("seconds", {}).items()}}

@@ -18,4 +18,5 @@ prepare_task(
     seed=snakemake.params.seed,  # noqa: F821
     max_examples=data.get("max_examples"),
     synthetic_sizes=data.get("synthetic_sizes"),
+    missing=data.get("missing", "error"),  # synthetic: a task absent from data_root gets its twin, marked
 )
