@@ -3,14 +3,14 @@
 
 PAPER_TABLE_IDS = [1, 2, 4, 5, 8, 9]
 PAPER_TABLES = expand(R + "/tables/paper/table{table}.{ext}", table=PAPER_TABLE_IDS, ext=["csv", "md", "tex"])
-CODE_PAPER_TABLES = code_hash("della/paper_tables.py", "workflow/scripts/paper_table.py")
+CODE_PAPER_TABLES = code_hash(REPO, "workflow/scripts/paper_table.py")
 
 
 rule paper_table:
     input:
         metrics=METRICS,
         info=expand(R + "/data/{task}/info.json", task=TASKS),
-        paper=str(REPO / "config" / "paper_numbers.csv"),
+        paper="config/paper_numbers.csv",
     output:
         csv=report(R + "/tables/paper/table{table}.csv", category="Paper tables"),
         md=report(R + "/tables/paper/table{table}.md", category="Paper tables"),
