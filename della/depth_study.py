@@ -7,8 +7,9 @@ DELLA is trained with a constant beta = 1 and no other trick at depths L (config
 sum (paper Eq. 6); everything else is the config's. The table and the figure give, against L:
 KL (nats per sentence, summed over layers, whatever the training reduction), MI, active units
 (mean over layers of the per-layer count at delta 0.01 and 0.2) and PPL in both conventions
-(``ppl``: latent terms summed over layers, paper Eq. 6; ``ppl_official_mean``: averaged over
-layers, the official code's), mean ± std over seeds.
+(``ppl``: latent terms summed over layers, paper Eq. 6, per scored token; ``ppl_paper``: the
+official code's ``calc_iwnll``, latent terms averaged over layers, per word + <s> + </s>; see
+CONVENTIONS.md), mean ± std over seeds.
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ COLUMNS = {
     "MI": "mi",
     "AU@0.01": "au_per_group_mean@0.01",
     "AU@0.2": "au_per_group_mean@0.2",
-    "PPL (sum, Eq. 6)": "ppl",
-    "PPL (official mean)": "ppl_official_mean",
+    "PPL* (sum, Eq. 6)": "ppl",
+    "PPL (paper, official code)": "ppl_paper",
     "-ELBO": "neg_elbo",
 }
 
@@ -52,7 +53,7 @@ def depth_table(metric_files, task: str, data_source: str) -> tuple[pd.DataFrame
 
 def plot_depth(runs: pd.DataFrame, stem: Path, title: str) -> list[Path]:
     panels = [("KL (nats)", ["kl"]), ("active units / layer", ["au_per_group_mean@0.01", "au_per_group_mean@0.2"]),
-              ("PPL", ["ppl", "ppl_official_mean"])]
+              ("PPL", ["ppl", "ppl_paper"])]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     for ax, (label, keys) in zip(axes, panels):
         for reduction, sub in runs.groupby("kl_reduction"):

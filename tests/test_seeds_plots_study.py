@@ -2,6 +2,7 @@
 trains the same budget, the plots are written and listed in the report, the benchmark script
 reads the run, and `snakemake -n study_depth` plans the depth study."""
 import json
+import re
 import subprocess
 import sys
 
@@ -72,6 +73,6 @@ def test_benchmark_script_prints_the_breakdown(two_seeds):
 
 def test_study_depth_is_planned():
     proc = snakemake(REPO, "-n", "study_depth", "--configfile", "config/smoke.yaml")
-    stats = (proc.stdout + proc.stderr).split("Job stats")[1]
-    counts = {line.split()[0]: int(line.split()[1]) for line in stats.splitlines()[3:] if len(line.split()) == 2}
+    stats = (proc.stdout + proc.stderr).split("Job stats")[1].split("total")[0]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
     assert counts["train"] == 8 and counts["evaluate"] == 8 and counts["study_depth"] == 1  # 4 depths x mean/sum
