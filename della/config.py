@@ -320,6 +320,7 @@ def check_paths(config: dict, root, data_root_created: bool = False) -> None:
     for name, recipe in (config.get("recipes") or {}).items():
         model_config = recipe.get("model_config") or {}
         candidates.append((f"recipes.{name}.model_config.pretrained", model_config.get("pretrained")))
+        candidates.append((f"recipes.{name}.tokenizer", recipe.get("tokenizer")))
         candidates.append((f"recipes.{name}.model_config.options.encoder_pretrained",
                            (model_config.get("options") or {}).get("encoder_pretrained")))
     for key, value in candidates:
