@@ -28,4 +28,6 @@ def test_two_kills_leave_every_output_identical(tmp_path):
     assert result["differ"] == [] and result["leftovers"] == []
     first = result["rows"][0]
     assert first["running"] and first["checkpoints"], first  # the first kill lands mid-training
-    assert any("at step" in line for line in first["resumed"]), first  # ... and the next start resumes
+    # ... and a later start resumes from a checkpoint (the very next start may itself be killed before
+    # its training job logs the resume, so any start after a kill counts)
+    assert any("at step" in line for row in result["rows"] for line in row.get("resumed", [])), result["rows"]
