@@ -528,7 +528,8 @@ def prepare_task(
     ``task`` and return ``{"train": path, "valid": path, "test": path, "info": path}``.
 
     ``data_root=None`` makes the offline synthetic twin (:mod:`della.synthetic`,
-    ``synthetic_sizes``, ``seed``); otherwise the real files are read with
+    ``synthetic_sizes``, ``seed``), whose ``info.json`` also states ``factor_entropy_nats`` and
+    ``factors`` (:func:`della.synthetic.factor_info`); otherwise the real files are read with
     :func:`load_task`.  ``max_examples[split]`` caps a split by a *seeded random
     sample* (``seed``) that keeps the original order.
 
