@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = re.compile(r"\[timing\] imports_cpu_s=([0-9.]+)")
+TRAIN_CPU = re.compile(r"\[timing\] train_cpu_s=([0-9.]+)")
 JOB_CPU = re.compile(r"\[timing\] cpu_s=([0-9.]+)")
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 
@@ -42,7 +44,8 @@ def results_dir(configfile: Path, overrides: list[str]) -> Path:
 
 
 def job_table(results: Path) -> pd.DataFrame:
-    """One row per job: rule, wall seconds, CPU seconds, import CPU seconds (train / evaluate)."""
+    """One row per job: rule, wall seconds, CPU seconds and, where the script reports them, its
+    split into imports, training and evaluation (a train job evaluates its model in-process)."""
     rows = []
     bench = results / "benchmarks"
     for tsv in sorted(bench.rglob("*.tsv")):
@@ -50,14 +53,21 @@ def job_table(results: Path) -> pd.DataFrame:
         rule = rel.parts[0] if len(rel.parts) > 1 else tsv.stem
         frame = pd.read_csv(tsv, sep="\t")
         log = results / "logs" / rel.with_suffix(".log")
-        imports, cpu = None, float(frame["cpu_time"].iloc[-1])
+        imports = trained = None
+        cpu = float(frame["cpu_time"].iloc[-1])
         if log.exists():
             text = log.read_text(errors="replace")
-            hit, job_cpu = TIMING.search(text), JOB_CPU.search(text)
+            hit, train_cpu, job_cpu = TIMING.search(text), TRAIN_CPU.search(text), JOB_CPU.search(text)
             imports = float(hit.group(1)) if hit else None
             cpu = float(job_cpu.group(1)) if job_cpu else cpu  # exact, where the script reports it
-        rows.append({"rule": rule, "job": str(rel.with_suffix("")), "wall_s": float(frame["s"].iloc[-1]),
-                     "cpu_s": cpu, "import_cpu_s": imports})
+            trained = float(train_cpu.group(1)) if train_cpu else None
+        row = {"rule": rule, "job": str(rel.with_suffix("")), "wall_s": float(frame["s"].iloc[-1]), "cpu_s": cpu,
+               "import_cpu_s": imports, "train_cpu_s": None, "eval_cpu_s": None}
+        if trained is not None and imports is not None:  # train job: imports | training | in-process evaluation
+            row.update(train_cpu_s=trained - imports, eval_cpu_s=cpu - trained)
+        elif rule == "evaluate" and imports is not None:
+            row.update(eval_cpu_s=cpu - imports)
+        rows.append(row)
     if not rows:
         raise SystemExit(f"no benchmark files under {bench}: run the workflow first (or pass --run)")
     return pd.DataFrame(rows)
@@ -81,11 +91,13 @@ def summary(jobs: pd.DataFrame) -> pd.DataFrame:
     grouped = jobs.groupby("rule", sort=False)
     out = pd.DataFrame({"jobs": grouped.size(), "wall_s_sum": grouped.wall_s.sum(),
                         "wall_s_mean": grouped.wall_s.mean(), "cpu_s_sum": grouped.cpu_s.sum(),
-                        "import_cpu_s_mean": grouped.import_cpu_s.mean()})
-    order = ["prepare_data", "tokenizer", "train", "evaluate", "tables", "plots"]
+                        "import_cpu_s_sum": grouped.import_cpu_s.sum(min_count=1),
+                        "train_cpu_s_sum": grouped.train_cpu_s.sum(min_count=1),
+                        "eval_cpu_s_sum": grouped.eval_cpu_s.sum(min_count=1)})
+    order = ["prepare_data", "tokenizer", "train", "evaluate", "tables", "paper_table", "plots"]
     out = out.reindex([r for r in order if r in out.index] + [r for r in out.index if r not in order])
     out.loc["total"] = [out.jobs.sum(), out.wall_s_sum.sum(), jobs.wall_s.mean(), out.cpu_s_sum.sum(),
-                        jobs.import_cpu_s.mean()]
+                        out.import_cpu_s_sum.sum(), out.train_cpu_s_sum.sum(), out.eval_cpu_s_sum.sum()]
     return out
 
 
@@ -100,14 +112,17 @@ def main(argv=None) -> int:
     workdir = Path(args.workdir)
     configfile = workdir / args.configfile
     results = workdir / results_dir(configfile, args.config)
-    wall = None
+    wall = all_cpu = None
     if args.run:
         cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "all", "--forceall",
                "--configfile", args.configfile] + (["--config", *args.config] if args.config else [])
         print("$", " ".join(cmd), flush=True)
-        t0 = time.perf_counter()
+        t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # Snakemake and every job it started (children are counted once they have exited)
+        all_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
             return proc.returncode
@@ -122,8 +137,11 @@ def main(argv=None) -> int:
           "(a perfectly packed schedule; lower bound of the wall time)")
     imports = jobs.import_cpu_s.dropna()
     if len(imports):
-        print(f"imports: {imports.sum():.1f} CPU s in {len(imports)} train / evaluate jobs "
-              f"({imports.mean():.2f} s per job, {imports.sum() / max(cpu, 1e-9):.0%} of all CPU)")
+        print(f"imports: {imports.sum():.1f} CPU s in {len(imports)} jobs that report them "
+              f"({imports.mean():.2f} s per job, {imports.sum() / max(cpu, 1e-9):.0%} of the jobs' CPU)")
+    if all_cpu is not None:
+        print(f"CPU seconds of the whole invocation (Snakemake, its script wrappers and every job): {all_cpu:.1f}; "
+              f"outside the jobs' own measurement: {all_cpu - cpu:.1f}")
     if wall is not None:
         print(f"wall time of the {'timed' if args.run else 'last logged'} run: {wall:.0f} s = {wall / 60:.1f} min")
     return 0

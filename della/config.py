@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 
 from della.backbone import ModelConfig
 from della.objectives import ObjectiveConfig
+from della.paths import is_hub_name, pretrained_location, resolve_path  # noqa: F401 (re-exported)
 from della.registry import available_models, get_model_class
 
 TASK_NAMES = ("yelp", "yahoo", "ptb", "snli", "cnndm", "wp", "quora")
@@ -287,23 +288,6 @@ def validate_config(config: dict, schema_path) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
 
 
-def resolve_path(value, root):
-    """A path from the config: relative paths resolve against the project root ``root``, not the
-    working directory."""
-    from pathlib import Path
-
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else Path(root) / path
-
-
-def _is_hub_name(value: str) -> bool:
-    """``gpt2`` or ``org/name``: a Hugging Face hub id rather than a folder (a value starting with
-    ``.``, ``/`` or ``~`` is always a folder)."""
-    import re
-
-    return not value.startswith((".", "/", "~")) and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", value) is not None
-
-
 def check_paths(config: dict, root, data_root_created: bool = False) -> None:
     """Every path in the config must exist (relative to the project root) before any job starts.
     ``data_root`` is always a folder (unless ``data_root_created``: the download rule makes it);
@@ -324,21 +308,12 @@ def check_paths(config: dict, root, data_root_created: bool = False) -> None:
         candidates.append((f"recipes.{name}.model_config.options.encoder_pretrained",
                            (model_config.get("options") or {}).get("encoder_pretrained")))
     for key, value in candidates:
-        if not value or resolve_path(value, root).exists() or _is_hub_name(value):
+        if not value or resolve_path(value, root).exists() or is_hub_name(value):
             continue
         problems.append(f"config key {key!r}: {value!r} does not exist "
                         f"(relative paths resolve against the project root {root})")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-
-
-def pretrained_location(value, root):
-    """A ``pretrained`` config value as transformers should load it: the folder under the project
-    root when it exists, else the value itself (a hub name)."""
-    if not value:
-        return value
-    path = resolve_path(value, root)
-    return str(path) if path.exists() else value
 
 
 def with_resolved_pretrained(model_kwargs: dict, root) -> dict:

@@ -20,6 +20,8 @@ task          files
               (simple-examples), one sentence a line.
 ``snli``      ``snli/snli_1.0_{train,dev,test}.jsonl[.gz]``: the SNLI 1.0
               release; the unique ``sentence1``/``sentence2`` strings of a split.
+              Or ``snli/snli.{train,valid,test}.txt``, one sentence a line (what
+              ``della.download`` writes: the paper's sentences and sizes), read first.
 ``cnndm``     ``cnndm/{train,val|valid,test}.jsonl`` with fields ``article`` and
               ``highlights`` (the standard release as exported by e.g. Hugging
               Face ``cnn_dailymail``), or ``cnndm/{train,val|valid,test}.
@@ -248,10 +250,16 @@ def _read_single_task(root: Path, folder: str, stem: str):
 def _read_snli(root: Path):
     """SNLI 1.0 (``snli/snli_1.0_{train,dev,test}.jsonl[.gz]``): the unique
     ``sentence1`` and ``sentence2`` strings of each split, in order of first
-    appearance."""
+    appearance; a split's ``snli/snli.{split}.txt`` (one sentence a line, as the
+    download writes it) is read instead when present."""
     splits = {}
     looked = []
     for s, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
+        sentences = root / "snli" / f"snli.{s}.txt"  # the paper's sentences (della/download.py)
+        looked.append(sentences)
+        if sentences.is_file():
+            splits[s] = _read_single(sentences)
+            continue
         base = root / "snli" / f"snli_1.0_{upstream}.jsonl"
         gz = base.with_name(base.name + ".gz")
         looked += [base, gz]

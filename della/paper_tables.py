@@ -112,24 +112,6 @@ def aggregate_seeds(runs: pd.DataFrame, keys) -> pd.DataFrame:
     return tables.aggregate_seeds(frame)
 
 
-def task_marks(info: dict | None) -> list[str]:
-    """What the task's data was (issue 12): synthetic twin, a stand-in data set, capped splits,
-    splits made by the project; from ``prepare_task``'s info.json."""
-    if not info:
-        return []
-    marks = []
-    notes = " ".join(info.get("notes") or []).lower()
-    if info.get("source") == "synthetic":
-        marks.append("synthetic")
-    if "stand-in" in notes:
-        marks.append("stand-in")
-    if info.get("max_examples"):
-        marks.append("capped")
-    if "hash split" in notes or "derived" in notes or "held out" in notes:
-        marks.append("split by project")
-    return marks
-
-
 class PaperNumbers:
     def __init__(self, paper_csv):
         self.df = pd.read_csv(paper_csv)
@@ -189,7 +171,7 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
     for task, recipe in rows:
         have = stats is not None and (task, recipe) in stats.index
         run = stats.loc[(task, recipe)] if have else None
-        marks = task_marks(infos.get(task))
+        marks = tables.task_marks(infos.get(task))
         rec = {"table": table, "task": task, "task_marks": ", ".join(marks), "recipe": recipe,
                "n_seeds": int(run["n_seeds"]) if have else 0}
         cells = {"Task": task + (f" [{', '.join(marks)}]" if marks else ""), "Model": recipe}
@@ -251,12 +233,7 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
     if nc:
         notes.append("n/c: not comparable — a synthetic twin of the task, or (PPL) a model with its own "
                      "tokenizer instead of pretrained GPT-2's BPE.")
-    for task in tasks:
-        info = infos.get(task)
-        if info and task_marks(info):
-            notes.append(f"{task} [{', '.join(task_marks(info))}]: " + "; ".join(
-                (info.get("notes") or []) + ([f"capped to {info['max_examples']} examples per split "
-                                              "(seeded random sample)"] if info.get("max_examples") else [])))
+    notes += [note for task in tasks if (note := tables.data_note(task, infos.get(task)))]
     if frame.empty or not frame.n_seeds.any():
         notes.append("No run of this table's recipes on its tasks in this config: paper numbers only.")
     elif (frame.n_seeds > 1).any():

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -33,9 +34,18 @@ def _module_file(root: Path, module: str) -> Path | None:
     return as_package if as_package.is_file() else None
 
 
-def _imports(root: Path, path: Path) -> set[Path]:
+def _imports(root: Path, path: Path) -> frozenset[Path]:
     """Project files imported by ``path`` (``import x.y``, ``from x.y import z`` where z may be a
     module), with the packages' ``__init__.py`` that Python runs on the way."""
+    stat = path.stat()
+    return _imports_of_version(root, path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_of_version(root: Path, path: Path, mtime_ns: int, size: int) -> frozenset[Path]:
+    """``_imports`` of one version of a file (keyed by its mtime and size): Snakemake asks for the
+    code hash of every job, and parsing the same files for each of them made a dry run of the
+    default DAG take 18 s."""
     found: set[Path] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -50,18 +60,20 @@ def _imports(root: Path, path: Path) -> set[Path]:
                 file = _module_file(root, ".".join(parts[:i]))
                 if file is not None:
                     found.add(file)
-    return found
+    return frozenset(found)
 
 
-def import_closure(root, *files) -> list[str]:
+def import_closure(root, *files, stop=()) -> list[str]:
     """``files`` (relative to ``root``) and every project file they import, transitively; sorted
-    relative paths."""
+    relative paths. Files in ``stop`` are neither included nor followed (the train job's code hash
+    leaves out the evaluation it also runs: ``evaluation_stamp``)."""
     root = Path(root)
     todo = [root / f for f in files]
     seen: set[Path] = set()
+    stopped = {root / f for f in stop}
     while todo:
         path = todo.pop()
-        if path in seen:
+        if path in seen or path in stopped:
             continue
         seen.add(path)
         todo.extend(_imports(root, path) - seen)
@@ -74,13 +86,27 @@ def files_hash(root, files) -> str:
     digest = hashlib.sha256()
     for rel in sorted(files):
         digest.update(rel.encode() + b"\0")
-        digest.update((root / rel).read_bytes())
+        stat = (root / rel).stat()
+        digest.update(_file_bytes(root / rel, stat.st_mtime_ns, stat.st_size))
     return digest.hexdigest()[:16]
 
 
-def code_hash(root, *files) -> str:
-    """The hash of ``files`` and everything they import from the project."""
-    return files_hash(root, import_closure(root, *files))
+@functools.lru_cache(maxsize=None)
+def _file_bytes(path: Path, mtime_ns: int, size: int) -> bytes:
+    """One version of a source file (keyed by mtime and size, like ``_imports_of_version``)."""
+    return path.read_bytes()
+
+
+def code_hash(root, *files, stop=()) -> str:
+    """The hash of ``files`` and everything they import from the project (``stop``: see
+    ``import_closure``)."""
+    return files_hash(root, import_closure(root, *files, stop=stop))
+
+
+def run_code_hash(root, script, model_cls, stop=()) -> str:
+    """The code a train or evaluate job of one run depends on: its script, the file defining its
+    model class, and everything they import."""
+    return code_hash(root, script, model_source(root, model_cls), stop=stop)
 
 
 def model_source(root, model_cls) -> str:
@@ -128,3 +154,15 @@ def data_checksums(data_root, task: str, cache_path=None) -> dict[str, str]:
         tmp.write_text(json.dumps(cache, indent=0, sort_keys=True))
         os.replace(tmp, cache_path)
     return out
+
+
+def evaluation_stamp(run: dict, code: str, inputs: dict) -> dict:
+    """What an evaluation was computed from: the run's settings (train and evaluate sections), the
+    evaluation code's hash and the sha256 of its input files (``inputs``: name -> path).
+
+    The train job evaluates the model it has just trained, in the same process (a second process
+    per run cost ~5 s of imports: issue 9), and stamps the result; the evaluate rule copies that
+    result when its own stamp is equal and evaluates anew otherwise (an ``evaluate:`` setting or the
+    evaluation code changed since training)."""
+    return {"run": json.loads(json.dumps(run, sort_keys=True)), "code": code,
+            "inputs": {name: sha256_file(Path(path)) for name, path in sorted(inputs.items())}}

@@ -119,6 +119,36 @@ def reference_rows(info_files) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def task_marks(info: dict | None) -> list[str]:
+    """What the task's data was (issue 12): synthetic twin, a stand-in data set, capped splits,
+    splits made by the project; from ``prepare_task``'s info.json."""
+    if not info:
+        return []
+    marks = []
+    notes = " ".join(info.get("notes") or []).lower()
+    if info.get("source") == "synthetic":
+        marks.append("synthetic")
+    if "stand-in" in notes:
+        marks.append("stand-in")
+    if info.get("max_examples"):
+        marks.append("capped")
+    if "hash split" in notes or "derived" in notes or "held out" in notes:
+        marks.append("split by project")
+    return marks
+
+
+def data_note(task: str, info: dict | None) -> str | None:
+    """One line under a table for a task whose data is not the paper's as-is: its marks and
+    ``prepare_task``'s notes (which split stood in for a missing one, which stand-in data set was
+    read, the caps); None for a task read as-is."""
+    marks = task_marks(info)
+    if not marks:
+        return None
+    capped = ([f"capped to {info['max_examples']} examples per split (seeded random sample)"]
+              if info.get("max_examples") else [])
+    return f"{task} [{', '.join(marks)}]: " + "; ".join((info.get("notes") or []) + capped)
+
+
 def format_cell(row, key: str) -> str:
     """``mean ± std`` of ``key`` in an aggregated row (just the mean with one seed)."""
     mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
@@ -170,6 +200,10 @@ def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(metric_files)
     references = reference_rows(info_files)
+    infos = {}
+    for path in info_files or []:
+        info = json.loads(Path(path).read_text())
+        infos[info.get("task", Path(path).parent.name)] = info
     if len(references):  # only for tasks that have runs
         runs = pd.concat([runs, references[references.task.isin(runs.task)]], ignore_index=True)
     paper = pd.read_csv(paper_csv)
@@ -183,5 +217,8 @@ def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
         note = ("Cells: ours as mean ± std over seeds (paper). " + __doc__.split("Conventions (stated again in the Markdown): ")[1]
                 .split('"""')[0].strip().replace("\n", " "))
         body = md if len(table) else "_no runs of this kind in the config_"
-        _atomic_write(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}\n")
+        # which data each task was: a stand-in data set, a split that stood in for a missing one, caps
+        data = [line for task in tasks if task in set(table.task) and (line := data_note(task, infos.get(task)))]
+        data_md = ("\n\nData:\n\n" + "\n".join(f"- {line}" for line in data)) if data else ""
+        _atomic_write(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}{data_md}\n")
         _atomic_write(out_dir / f"{kind}.csv", table.to_csv(index=False))

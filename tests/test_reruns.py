@@ -111,6 +111,27 @@ def test_changing_an_evaluate_value_reruns_evaluation_only(copy):
 
 
 @pytest.mark.slow
+def test_an_evaluate_change_evaluates_anew_without_retraining(copy):
+    """The train job's stamped evaluation no longer matches: the evaluate job evaluates itself with
+    the new value, and model.pt is not touched."""
+    run_dir = copy / "results-rerun" / "runs" / "ptb" / "embed" / "seed0"
+    model_mtime = (run_dir / "model.pt").stat().st_mtime_ns
+    snakemake(copy, "all", "--config", "evaluate={iw_samples: 3}")
+    log = (copy / "results-rerun" / "logs" / "evaluate" / "ptb" / "embed" / "seed0.log").read_text()
+    assert "evaluating anew: run changed since the train job evaluated this run" in log
+    assert (run_dir / "model.pt").stat().st_mtime_ns == model_mtime
+    assert (run_dir / "metrics.json").read_bytes() != (run_dir / "train_job_evaluation" / "metrics.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_editing_the_evaluation_code_reruns_evaluation_only(copy):
+    path = copy / "della" / "evaluate.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert planned_jobs(copy) == {("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""),
+                                  ("plots", ""), ("all", "")}
+
+
+@pytest.mark.slow
 def test_changing_a_train_value_of_one_recipe_reruns_that_recipe(copy):
     config = yaml.safe_load((copy / "config" / "rerun.yaml").read_text())
     config["recipes"]["embed"] = {"model": "embed", "train": {"lr": 0.001}}

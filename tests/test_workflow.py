@@ -71,6 +71,30 @@ def test_smoke_dag_writes_both_tables(smoke_run):
 
 
 @pytest.mark.slow
+def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
+    """One process per run (issue 9): the train job evaluates its model and the evaluate rule copies
+    the stamped result; a fresh evaluation of the same model.pt in another process gives the same
+    bytes, so the copy is what evaluating anew would give."""
+    from della.evaluate import evaluate_saved_run
+    from della.tokenizer import TextTokenizer
+
+    results = smoke_run / "results-smoke"
+    for task, recipe in (("ptb", "della"), ("quora", "embed"), ("ptb", "lm")):
+        log = (results / "logs" / "evaluate" / task / recipe / "seed0.log").read_text()
+        assert "copied the evaluation made by the train job" in log, log
+        run_dir = results / "runs" / task / recipe / "seed0"
+        assert (run_dir / "metrics.json").read_bytes() == (run_dir / "train_job_evaluation" / "metrics.json").read_bytes()
+    run_dir, data = results / "runs" / "ptb" / "della" / "seed0", results / "data" / "ptb"
+    stamp = json.loads((run_dir / "train_job_evaluation" / "stamp.json").read_text())
+    evaluate_saved_run(model_path=run_dir / "model.pt", test_path=data / "test.jsonl", info_path=data / "info.json",
+                       tokenizer=TextTokenizer.load(data / "tokenizer.json"), task="ptb", recipe="della",
+                       run=stamp["run"], seed=0, threads=1, metrics_path=tmp_path / "metrics.json",
+                       samples_path=tmp_path / "samples.jsonl", timing_path=tmp_path / "timing.json", progress=False)
+    assert (tmp_path / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
+    assert (tmp_path / "samples.jsonl").read_bytes() == (run_dir / "samples.jsonl").read_bytes()
+
+
+@pytest.mark.slow
 def test_second_invocation_has_nothing_to_do(smoke_run):
     proc = snakemake(smoke_run, "all", "-n", "--configfile", "config/smoke.yaml")
     assert "Nothing to be done" in proc.stdout + proc.stderr

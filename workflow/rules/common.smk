@@ -51,7 +51,7 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-from della.provenance import code_hash, data_checksums, model_source  # noqa: E402
+from della.provenance import code_hash, data_checksums, run_code_hash  # noqa: E402
 from della.registry import get_model_class  # noqa: E402
 
 # Code hashes (della/provenance.py): each rule's script and everything it imports from della/ and
@@ -62,9 +62,8 @@ CODE_TOKENIZER = code_hash(REPO, "workflow/scripts/train_tokenizer.py")
 CODE_TABLES = code_hash(REPO, "workflow/scripts/tables.py")
 
 
-def run_code(script, recipe):
-    model_file = model_source(REPO, get_model_class(resolve_run(config, recipe).model))
-    return code_hash(REPO, script, model_file)
+def run_code(script, recipe, stop=()):
+    return run_code_hash(REPO, script, get_model_class(resolve_run(config, recipe).model), stop=stop)
 
 
 def train_spec(recipe):

@@ -1,5 +1,7 @@
-# Every run is evaluated by the same code path: IW-PPL / ELBO / KL / MI / AU for latent models,
-# generation, and the text metrics, into one metrics.json.
+# Every run is evaluated by the same code path (della/evaluate.py evaluate_saved_run): IW-PPL /
+# ELBO / KL / MI / AU for latent models, generation, and the text metrics, into one metrics.json.
+# The train job has usually done it already: this rule then copies its stamped result, and
+# evaluates anew only when the evaluate settings, the evaluation code or an input changed since.
 
 
 rule evaluate:
@@ -8,6 +10,10 @@ rule evaluate:
         test=R + "/data/{task}/test.jsonl",
         info=R + "/data/{task}/info.json",
         tokenizer=R + "/data/{task}/tokenizer.json",
+        train_job_metrics=RUN_DIR + "/train_job_evaluation/metrics.json",
+        train_job_samples=RUN_DIR + "/train_job_evaluation/samples.jsonl",
+        train_job_timing=RUN_DIR + "/train_job_evaluation/eval_timing.json",
+        train_job_stamp=RUN_DIR + "/train_job_evaluation/stamp.json",
     output:
         metrics=RUN_DIR + "/metrics.json",
         samples=RUN_DIR + "/samples.jsonl",
