@@ -130,11 +130,23 @@ def task_marks(info: dict | None) -> list[str]:
         marks.append("synthetic")
     if "stand-in" in notes:
         marks.append("stand-in")
-    if info.get("max_examples"):
+    if capped_splits(info):
         marks.append("capped")
     if "hash split" in notes or "derived" in notes or "held out" in notes:
         marks.append("split by project")
     return marks
+
+
+def capped_splits(info: dict) -> dict[str, str]:
+    """The splits that ``data.max_examples`` actually cut: ``{split: "kept of available"}``. A cap
+    above a split's size cuts nothing (info.json ``counts`` against ``available``); an info.json
+    without ``available`` (older runs) counts every configured cap."""
+    caps = info.get("max_examples") or {}
+    counts, available = info.get("counts") or {}, info.get("available")
+    if available is None:
+        return {split: f"at most {cap}" for split, cap in caps.items()}
+    return {split: f"{counts[split]} of {available[split]}" for split in caps
+            if split in counts and available.get(split, 0) > counts[split]}
 
 
 def data_note(task: str, info: dict | None) -> str | None:
@@ -144,8 +156,9 @@ def data_note(task: str, info: dict | None) -> str | None:
     marks = task_marks(info)
     if not marks:
         return None
-    capped = ([f"capped to {info['max_examples']} examples per split (seeded random sample)"]
-              if info.get("max_examples") else [])
+    cut = capped_splits(info)
+    capped = ([f"capped (seeded random sample, data.max_examples): "
+               + ", ".join(f"{split} {kept}" for split, kept in cut.items())] if cut else [])
     return f"{task} [{', '.join(marks)}]: " + "; ".join((info.get("notes") or []) + capped)
 
 

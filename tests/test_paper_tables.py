@@ -121,3 +121,14 @@ def test_every_recipe_of_tables_4_and_5_is_defined(config):
     for recipe in paper[paper.table.isin([4, 5])].model.unique():
         assert recipe in (cfg.get("recipes") or {}) or recipe in available_models(), f"{config}: {recipe!r} missing"
         resolve_run(cfg, recipe)
+
+
+def test_data_note_names_only_the_splits_a_cap_cut():
+    from della.tables import capped_splits, data_note, task_marks
+
+    info = {"source": "/data", "notes": [], "max_examples": {"valid": 200, "test": 150},
+            "counts": {"train": 4000, "valid": 100, "test": 150}, "available": {"train": 4000, "valid": 100, "test": 900}}
+    assert capped_splits(info) == {"test": "150 of 900"}  # valid's cap (200) is above its 100 sentences
+    assert task_marks(info) == ["capped"] and "test 150 of 900" in data_note("ptb", info)
+    info["available"]["test"] = 150
+    assert capped_splits(info) == {} and task_marks(info) == [] and data_note("ptb", info) is None
