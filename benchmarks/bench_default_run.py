@@ -43,12 +43,16 @@ def results_dir(configfile: Path, overrides: list[str]) -> Path:
     return Path(results)
 
 
-def job_table(results: Path) -> pd.DataFrame:
+def job_table(results: Path, since: float | None = None) -> pd.DataFrame:
     """One row per job: rule, wall seconds, CPU seconds and, where the script reports them, its
-    split into imports, training and evaluation (a train job evaluates its model in-process)."""
+    split into imports, training and evaluation (a train job evaluates its model in-process).
+    ``since`` (epoch seconds): only the benchmark files written from then on, i.e. the jobs of that
+    run; older files of jobs no longer in the DAG (a recipe since removed) would inflate the sums."""
     rows = []
     bench = results / "benchmarks"
     for tsv in sorted(bench.rglob("*.tsv")):
+        if since is not None and tsv.stat().st_mtime < since:
+            continue
         rel = tsv.relative_to(bench)
         rule = rel.parts[0] if len(rel.parts) > 1 else tsv.stem
         frame = pd.read_csv(tsv, sep="\t")
@@ -73,9 +77,10 @@ def job_table(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def last_run_wall(workdir: Path) -> float | None:
-    """Wall seconds of the newest Snakemake log under .snakemake/log that ran jobs to the end
-    (first to last timestamp; a later `--report` or dry run writes a log without jobs)."""
+def last_run(workdir: Path) -> tuple[float, float] | None:
+    """(wall seconds, start in epoch seconds) of the newest Snakemake log under .snakemake/log that
+    ran jobs to the end (first to last timestamp; a later `--report` or dry run writes a log without
+    jobs)."""
     for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
         text = log.read_text(errors="replace")
         if "steps (100%) done" not in text:
@@ -83,7 +88,7 @@ def last_run_wall(workdir: Path) -> float | None:
         stamps = [datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
                   for line in text.splitlines() if (m := STAMP.match(line.strip()))]
         if len(stamps) > 1:
-            return (stamps[-1] - stamps[0]).total_seconds()
+            return (stamps[-1] - stamps[0]).total_seconds(), stamps[0].timestamp()  # local time, as logged
     return None
 
 
@@ -112,11 +117,12 @@ def main(argv=None) -> int:
     workdir = Path(args.workdir)
     configfile = workdir / args.configfile
     results = workdir / results_dir(configfile, args.config)
-    wall = all_cpu = None
+    wall = all_cpu = since = None
     if args.run:
         cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "all", "--forceall",
                "--configfile", args.configfile] + (["--config", *args.config] if args.config else [])
         print("$", " ".join(cmd), flush=True)
+        since = time.time() - 1  # benchmark files of this run only (the log's clock has 1 s steps)
         t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -126,9 +132,9 @@ def main(argv=None) -> int:
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
             return proc.returncode
-    else:
-        wall = last_run_wall(workdir)
-    jobs = job_table(results)
+    elif (last := last_run(workdir)) is not None:
+        wall, since = last[0], last[1] - 1
+    jobs = job_table(results, since)
     table = summary(jobs)
     print(f"results: {results}")
     print(table.to_string(float_format=lambda x: f"{x:.2f}"))
