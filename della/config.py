@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 
 from della.backbone import ModelConfig
 from della.objectives import ObjectiveConfig
-from della.paths import is_hub_name, pretrained_location, resolve_path  # noqa: F401 (re-exported)
+from della.paths import is_hub_name, pretrained_location, resolve_path
 from della.registry import available_models, get_model_class
 
 TASK_NAMES = ("yelp", "yahoo", "ptb", "snli", "cnndm", "wp", "quora")
@@ -147,6 +147,21 @@ def resolve_run(config: dict, recipe_name: str) -> RunSpec:
                    train=_merge(config.get("train") or {}, recipe.get("train")),
                    evaluate=_merge(config.get("evaluate") or {}, recipe.get("evaluate")),
                    has_latent=bool(model_cls.has_latent), tokenizer=recipe.get("tokenizer"))
+
+
+def train_spec(config: dict, recipe: str) -> dict:
+    """Everything that shapes a run's training, as plain data (the train rule's ``run`` param: a
+    change to it reruns the training job)."""
+    spec = resolve_run(config, recipe)
+    return {"recipe": spec.recipe, "model": spec.model, "model_kwargs": spec.model_kwargs,
+            "objective": spec.objective.to_dict(), "train": spec.train, "has_latent": spec.has_latent,
+            "tokenizer": spec.tokenizer}
+
+
+def run_spec(config: dict, recipe: str) -> dict:
+    """Everything that defines a run's evaluation: the training spec plus the evaluate section (the
+    evaluate rule's ``run`` param, and what the train job stamps its in-process evaluation with)."""
+    return {**train_spec(config, recipe), "evaluate": resolve_run(config, recipe).evaluate}
 
 
 def depth_recipes(depths, reductions) -> dict:

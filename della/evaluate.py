@@ -224,7 +224,7 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
                        timing_path: Path, progress: bool = True) -> dict:
     """Evaluate ``model.pt`` on the test split: ``metrics.json`` (every figure plus the run's recipe,
     budget and selected checkpoint), ``samples.jsonl`` and ``eval_timing.json``. ``run`` is the run's
-    spec (workflow/rules/common.smk ``run_spec``). The train job calls this on the model it has just
+    spec (della/config.py ``run_spec``). The train job calls this on the model it has just
     written and the evaluate rule when the settings or the code changed since (della/provenance.py
     ``evaluation_stamp``): one function, so both give the same bytes."""
     import time

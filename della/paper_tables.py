@@ -280,11 +280,8 @@ def write_paper_table(table: int, metric_files, info_files, paper_csv, out_prefi
     """Write ``<out_prefix>.csv``, ``.md`` and ``.tex`` for paper table ``table``."""
     if table not in TABLES:
         raise ValueError(f"paper table {table}: expected one of {sorted(TABLES)}")
-    infos = {}
-    for path in info_files:
-        info = json.loads(Path(path).read_text())
-        infos[info["task"]] = info
-    result = build_paper_table(table, load_run_metrics(metric_files), PaperNumbers(paper_csv), infos)
+    result = build_paper_table(table, load_run_metrics(metric_files), PaperNumbers(paper_csv),
+                               tables.load_infos(info_files))
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(out_prefix.with_suffix(".csv"), result["frame"].to_csv(index=False))

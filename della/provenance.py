@@ -156,13 +156,15 @@ def data_checksums(data_root, task: str, cache_path=None) -> dict[str, str]:
     return out
 
 
-def evaluation_stamp(run: dict, code: str, inputs: dict) -> dict:
+def evaluation_stamp(run: dict, code: str, *, model, test, info, tokenizer) -> dict:
     """What an evaluation was computed from: the run's settings (train and evaluate sections), the
-    evaluation code's hash and the sha256 of its input files (``inputs``: name -> path).
+    evaluation code's hash and the sha256 of its input files (the trained model, the test split, the
+    task's info.json and tokenizer: keyword arguments, so that both callers stamp the same files).
 
     The train job evaluates the model it has just trained, in the same process (a second process
     per run cost ~5 s of imports: issue 9), and stamps the result; the evaluate rule copies that
     result when its own stamp is equal and evaluates anew otherwise (an ``evaluate:`` setting or the
     evaluation code changed since training)."""
     return {"run": json.loads(json.dumps(run, sort_keys=True)), "code": code,
-            "inputs": {name: sha256_file(Path(path)) for name, path in sorted(inputs.items())}}
+            "inputs": {name: sha256_file(Path(path)) for name, path in
+                       sorted({"model": model, "test": test, "info": info, "tokenizer": tokenizer}.items())}}

@@ -105,13 +105,21 @@ def load_runs(metric_files) -> pd.DataFrame:
     return aggregate_seeds(load_seed_runs(metric_files))
 
 
-def reference_rows(info_files) -> pd.DataFrame:
-    """``H(factors)`` rows from the twins' info.json (``factor_entropy_nats``); none for real data."""
-    rows = []
+def load_infos(info_files) -> dict[str, dict]:
+    """The tasks' info.json files (``prepare_task``) by task name."""
+    infos = {}
     for path in info_files or []:
         info = json.loads(Path(path).read_text())
+        infos[info.get("task", Path(path).parent.name)] = info
+    return infos
+
+
+def reference_rows(infos: dict[str, dict]) -> pd.DataFrame:
+    """``H(factors)`` rows from the twins' info.json (``factor_entropy_nats``); none for real data."""
+    rows = []
+    for task, info in infos.items():
         if info.get("factor_entropy_nats") is not None:
-            rows.append({"task": info.get("task", Path(path).parent.name), "recipe": REFERENCE_RECIPE,
+            rows.append({"task": task, "recipe": REFERENCE_RECIPE,
                          "model": "reference", "kl_mean": float(info["factor_entropy_nats"]),
                          # the KL column shows kl_paper; H is the joint (layer-sum) KL of a z that encodes the factors
                          "kl_paper_mean": float(info["factor_entropy_nats"]), "n_seeds": 0,
@@ -212,11 +220,8 @@ def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(metric_files)
-    references = reference_rows(info_files)
-    infos = {}
-    for path in info_files or []:
-        info = json.loads(Path(path).read_text())
-        infos[info.get("task", Path(path).parent.name)] = info
+    infos = load_infos(info_files)
+    references = reference_rows(infos)
     if len(references):  # only for tasks that have runs
         runs = pd.concat([runs, references[references.task.isin(runs.task)]], ignore_index=True)
     paper = pd.read_csv(paper_csv)

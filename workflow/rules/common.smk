@@ -9,8 +9,10 @@ import yaml
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
-from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config, resolve_path,  # noqa: E402
+from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config,  # noqa: E402
                           resolve_run, runs_of, validate_config)
+from della.config import run_spec as config_run_spec, train_spec as config_train_spec  # noqa: E402
+from della.paths import resolve_path  # noqa: E402
 
 # No `configfile:` directive: a profile given with --configfile is used alone (not layered over
 # config/config.yaml), and --config values are retyped and merged into their sections.
@@ -67,16 +69,13 @@ def run_code(script, recipe, stop=()):
 
 
 def train_spec(recipe):
-    """Everything that shapes training, as plain data: a change to it reruns the training job."""
-    spec = resolve_run(config, recipe)
-    return {"recipe": spec.recipe, "model": spec.model, "model_kwargs": spec.model_kwargs,
-            "objective": spec.objective.to_dict(), "train": spec.train, "has_latent": spec.has_latent,
-            "tokenizer": spec.tokenizer}
+    """Everything that shapes training (della/config.py): a change to it reruns the training job."""
+    return config_train_spec(config, recipe)
 
 
 def run_spec(recipe):
-    """Everything that defines a run's evaluation: the training spec plus the evaluate section."""
-    return {**train_spec(recipe), "evaluate": resolve_run(config, recipe).evaluate}
+    """Everything that defines a run's evaluation (della/config.py)."""
+    return config_run_spec(config, recipe)
 
 
 def task_data_files(task):

@@ -22,8 +22,8 @@ from della.provenance import evaluation_stamp  # noqa: E402
 print(f"[timing] imports_cpu_s={time.process_time():.3f}")
 
 inp, out, run = snakemake.input, snakemake.output, snakemake.params.run  # noqa: F821
-stamp = evaluation_stamp(run, snakemake.params.code, {  # noqa: F821
-    "model": inp.model, "test": inp.test, "info": inp.info, "tokenizer": inp.tokenizer})
+stamp = evaluation_stamp(run, snakemake.params.code,  # noqa: F821
+                         model=inp.model, test=inp.test, info=inp.info, tokenizer=inp.tokenizer)
 done_in_train = json.loads(Path(inp.train_job_stamp).read_text())
 if done_in_train == stamp:
     for name in ("metrics", "samples", "timing"):

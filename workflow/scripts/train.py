@@ -13,7 +13,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 REPO = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
 sys.path.insert(0, str(REPO))
 
-from della.config import resolve_run, with_resolved_pretrained  # noqa: E402
+from della.config import run_spec, with_resolved_pretrained  # noqa: E402
 from della.data import read_jsonl  # noqa: E402
 from della.evaluate import evaluate_saved_run  # noqa: E402
 from della.objectives import ObjectiveConfig  # noqa: E402
@@ -44,14 +44,14 @@ train_run(
 )
 print(f"[timing] train_cpu_s={time.process_time():.3f}")
 
-# The evaluate rule's spec (common.smk run_spec) and code hash, read from the config rather than
-# from this rule's params: an `evaluate:` change must not retrain (the evaluate rule sees it).
-eval_run = {**run, "evaluate": resolve_run(snakemake.config, wc.recipe).evaluate}  # noqa: F821
+# The evaluate rule's spec and code hash, computed here from the config rather than passed as this
+# rule's params: an `evaluate:` change must not retrain (the evaluate rule sees it).
+eval_run = run_spec(snakemake.config, wc.recipe)  # noqa: F821
 eval_code = run_code_hash(REPO, "workflow/scripts/evaluate.py", get_model_class(run["model"]))
 evaluate_saved_run(model_path=out.model, test_path=inp.test, info_path=inp.info, tokenizer=tokenizer,
                    task=wc.task, recipe=wc.recipe, run=eval_run, seed=int(wc.seed), threads=snakemake.threads,  # noqa: F821
                    metrics_path=out.eval_metrics, samples_path=out.eval_samples, timing_path=out.eval_timing)
-stamp = evaluation_stamp(eval_run, eval_code, {"model": out.model, "test": inp.test, "info": inp.info,
-                                               "tokenizer": inp.tokenizer})
+stamp = evaluation_stamp(eval_run, eval_code, model=out.model, test=inp.test, info=inp.info,
+                         tokenizer=inp.tokenizer)
 Path(out.eval_stamp).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
 print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process
