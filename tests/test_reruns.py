@@ -90,7 +90,7 @@ def test_editing_shared_model_code_reruns_its_users(copy):
 @pytest.mark.slow
 def test_adding_a_baseline_file_reruns_nothing(copy):
     (copy / "baselines" / "embed_tanh.py").write_text(
-        "import torch\n\nfrom baselines.embed import EmbedVAE\nfrom della.registry import register_model\n\n\n"
+        "import torch\n\nfrom baselines.embed import EmbedVAE\nfrom della.models.registry import register_model\n\n\n"
         '@register_model("embed-tanh")\nclass EmbedTanhVAE(EmbedVAE):\n'
         "    def latent_embedding(self, z):\n        return torch.tanh(super().latent_embedding(z))\n")
     assert planned_jobs(copy) == set()

@@ -1,8 +1,8 @@
 """Model registry: every model registers itself by name; the DAG trains whatever the config lists.
 
 Adding a model is one file under ``baselines/`` with a class decorated by
-``@register_model("my-name")``; ``load_all`` imports every module of that package, so nothing
-else needs to change (see README, "Add a baseline").
+``@register_model("my-name")``; ``load_all`` imports every module of ``della.models`` (DELLA) and of
+``baselines`` the same way, so nothing else needs to change (see README, "Add a baseline").
 """
 from __future__ import annotations
 
@@ -25,13 +25,16 @@ def register_model(name: str):
     return wrap
 
 
-def load_all() -> None:
-    """Import DELLA and every module of the ``baselines`` package (each registers itself)."""
-    importlib.import_module("della.model")
-    import baselines
+MODEL_PACKAGES = ("della.models", "baselines")  # DELLA's home and the users' one, discovered alike
 
-    for module in pkgutil.iter_modules(baselines.__path__):
-        importlib.import_module(f"baselines.{module.name}")
+
+def load_all() -> None:
+    """Import every module of ``MODEL_PACKAGES`` (each model registers itself when its module is
+    imported)."""
+    for package_name in MODEL_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package_name}.{module.name}")
 
 
 def available_models() -> list[str]:
