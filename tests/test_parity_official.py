@@ -581,6 +581,22 @@ def test_optimus_beta_schedule_is_frange_cycle_zero_linear(optimus_report):
     assert not failures, "\n".join(failures)
 
 
+def test_paper_config_runs_della_and_optimus_in_their_official_convention():
+    # config/paper.yaml reproduces the paper: every recipe of a model with official code follows it
+    import yaml
+
+    from della.config import resolve_run
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "paper.yaml").read_text())
+    checked = []
+    for recipe in config["models"]:
+        spec = resolve_run(config, recipe)
+        if spec.model in ("della", "optimus"):
+            assert spec.model_kwargs["options"].get("convention") == "official", recipe
+            checked.append(recipe)
+    assert "della" in checked and "optimus" in checked and len(checked) >= 10
+
+
 def test_print_parity_table(della_report, optimus_report):
     """``pytest -s`` shows the table (max relative error per quantity group)."""
     print("\n" + della_report.table() + "\n" + "\n".join(optimus_report.table().splitlines()[2:]))
