@@ -597,6 +597,57 @@ def test_paper_config_runs_della_and_optimus_in_their_official_convention():
     assert "della" in checked and "optimus" in checked and len(checked) >= 10
 
 
+# ----------------------------------------------------------------------------------------------
+# What the fixtures found, checked without them
+# ----------------------------------------------------------------------------------------------
+def test_padded_encoder_queries_attend_to_the_real_tokens_only():
+    # official DELLA encoder: (1 - mask) * -10000 on every padded KEY, a padded query's own key included
+    from della.backbone import attention_mask_4d
+
+    mask = attention_mask_4d(torch.tensor([[1, 1, 0, 0]]), query_length=4, causal=False)[0, 0]
+    assert mask.tolist() == [[True, True, False, False]] * 4
+    # a query that can see no key at all (left padding of a causal pass) keeps its own key: no NaN
+    causal = attention_mask_4d(torch.tensor([[0, 0, 1, 1]]), query_length=4, causal=True)[0, 0]
+    assert causal.tolist() == [[True, False, False, False], [False, True, False, False],
+                               [False, False, True, False], [False, False, True, True]]
+
+
+def test_losses_are_computed_in_the_model_dtype_at_least_float32():
+    from della.vae import token_log_likelihood
+
+    logits = torch.randn(2, 5, 7, dtype=torch.float64)
+    labels = torch.tensor([[-100, 1, 2, 3, -100], [-100, 4, 5, 6, 0]])
+    exact = torch.log_softmax(logits[:, :-1], -1).gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+    exact = (exact * (labels[:, 1:] != -100)).sum(-1)
+    ours = token_log_likelihood(logits, labels)
+    assert ours.dtype == torch.float64 and rel_err(ours, exact) < 1e-15
+    assert token_log_likelihood(logits.to(torch.bfloat16), labels).dtype == torch.float32  # bf16 is upcast
+
+
+def test_optimus_beta_schedule_on_odd_step_counts():
+    # frange_cycle_zero_linear(5, stop=1, n_cycle=1, ratio_increase=0.25, ratio_zero=0.5) = [0, 0, 0, 0, 0.8]
+    cfg = ObjectiveConfig(beta_schedule="optimus")
+    assert [beta_at(cfg, i, 5, 1) for i in range(5)] == [0.0, 0.0, 0.0, 0.0, 0.8]
+    assert [beta_at(cfg, i, 8, 1) for i in range(8)] == [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
+
+
+def test_optimus_official_convention_shifts_positions_and_drops_the_posterior_bias():
+    cfg = dict(vocab_size=50, n_layer=1, n_embd=16, n_head=2, n_positions=16, latent_size=4, dropout=0.0)
+    official = Optimus(ModelConfig(**cfg, options={"convention": "official"}))
+    principled = Optimus(ModelConfig(**cfg))
+    assert official.posterior_head.proj.bias is None and principled.posterior_head.proj.bias is not None
+    assert official.text_position_offset == 1 and principled.text_position_offset == 0
+    with pytest.raises(ValueError, match="convention"):
+        Optimus(ModelConfig(**cfg, options={"convention": "paper"}))
+    with pytest.raises(ValueError, match="convention"):
+        Della(ModelConfig(**cfg, options={"convention": "paper"}))
+    della = Della(ModelConfig(**cfg, options={"convention": "official"}))
+    assert della.opts["pool_mask_padding"] is False
+    # an explicit option still wins over the convention's default
+    assert Della(ModelConfig(**cfg, options={"convention": "official", "pool_mask_padding": True})).opts[
+        "pool_mask_padding"] is True
+
+
 def test_print_parity_table(della_report, optimus_report):
     """``pytest -s`` shows the table (max relative error per quantity group)."""
     print("\n" + della_report.table() + "\n" + "\n".join(optimus_report.table().splitlines()[2:]))
