@@ -90,9 +90,11 @@ def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
     evaluate_saved_run(model_path=run_dir / "model.pt", test_path=data / "test.jsonl", info_path=data / "info.json",
                        tokenizer=TextTokenizer.load(data / "tokenizer.json"), task="ptb", recipe="della",
                        run=stamp["run"], seed=0, threads=1, metrics_path=tmp_path / "metrics.json",
-                       samples_path=tmp_path / "samples.jsonl", timing_path=tmp_path / "timing.json", progress=False)
+                       samples_path=tmp_path / "samples.jsonl", timing_path=tmp_path / "timing.json",
+                       per_sentence_path=tmp_path / "per_sentence.csv.gz", progress=False)
     assert (tmp_path / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
     assert (tmp_path / "samples.jsonl").read_bytes() == (run_dir / "samples.jsonl").read_bytes()
+    assert (tmp_path / "per_sentence.csv.gz").read_bytes() == (run_dir / "per_sentence.csv.gz").read_bytes()
 
 
 @pytest.mark.slow
