@@ -265,8 +265,9 @@ def check_claims(config: dict, root, study_requested: bool = False) -> list[dict
         raise ConfigError("study_claims.data is 'real' but data_root is null: pass --config data_root=PATH "
                           "(the folder holding ptb/ptb.train.txt, ...)")
     if study_requested and spec["data"] == "synthetic" and config.get("data_root") is not None:
-        raise ConfigError("study_claims.data is 'synthetic' but a data_root is set: the claims study of this "
-                          "config runs on the synthetic twin (use its real-data config for real data)")
+        raise ConfigError("study_claims.data is 'synthetic' but a data_root is set: this config's claims study "
+                          "runs on the synthetic twin; the real-data study has its own config "
+                          "(--configfile config/study-ptb-real.yaml --config data_root=PATH)")
     path = resolve_path(claims_settings(config)["file"], root)
     try:
         return load_claims(path, known_recipes=known)
