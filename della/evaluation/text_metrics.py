@@ -575,7 +575,7 @@ def text_metrics(
     refs_for_bleu = _subsample(refs, max_references, seed)
     out: dict = {"n_samples": len(samples), "n_references": len(refs_for_bleu), "bleu_max_n": max_n}
     testset_scores = test_set_bleu_scores(samples, refs_for_bleu, max_n) if samples else []
-    testset = 100.0 * math.fsum(testset_scores) / len(testset_scores) if samples else 0.0  # = test_set_bleu
+    testset = 100.0 * (math.fsum(testset_scores) / len(testset_scores)) if samples else 0.0  # = 100 * test_set_bleu
     if conditional:
         hyp = list(hyp_strings) if hyp_strings is not None else [" ".join(t) for t in samples]
         ref = list(ref_strings) if ref_strings is not None else [" ".join(t) for t in refs]
@@ -590,7 +590,7 @@ def text_metrics(
         if per_sample is not None:
             per_sample["bleu"] = 100.0 * np.asarray(testset_scores, dtype=float)
     self_scores = self_bleu_scores(samples, max_n) if len(samples) >= 2 else []
-    out["self_bleu"] = 100.0 * math.fsum(self_scores) / len(self_scores) if self_scores else 0.0  # = self_bleu
+    out["self_bleu"] = 100.0 * (math.fsum(self_scores) / len(self_scores)) if self_scores else 0.0  # = 100 * self_bleu
     if per_sample is not None and self_scores:
         per_sample["self_bleu"] = 100.0 * np.asarray(self_scores, dtype=float)
     for n in orders:
