@@ -12,6 +12,7 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/paper_tables.smk"
+include: "workflow/rules/claims.smk"
 
 
 rule all:
@@ -20,3 +21,4 @@ rule all:
         TABLES,
         PLOTS,
         PAPER_TABLES,
+        CLAIMS,

@@ -3,6 +3,9 @@
     python benchmarks/bench_default_run.py --run                      # snakemake --cores 2 all --forceall, timed
     python benchmarks/bench_default_run.py                            # read the last run's results only
     python benchmarks/bench_default_run.py --run --configfile config/smoke.yaml --config 'tasks=[ptb]'
+    python benchmarks/bench_default_run.py --run --target study_claims --config results_dir=results-study-claims
+    python benchmarks/bench_default_run.py --run --target study_claims --configfile config/study-ptb-real.yaml \
+        --config data_root=PATH                                       # the claims study, each part (README "Claims")
 
 Sources: Snakemake's benchmark TSVs (``results/benchmarks/{rule}/...tsv``: wall seconds ``s`` and
 ``cpu_time`` of each job, the latter sampled and so short for short jobs), the ``[timing]`` lines
@@ -108,7 +111,8 @@ def summary(jobs: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", action="store_true", help="run `snakemake all --forceall` first and time it")
+    parser.add_argument("--run", action="store_true", help="run `snakemake TARGET --forceall` first and time it")
+    parser.add_argument("--target", default="all", help="the Snakemake target to run (default: all; e.g. study_claims)")
     parser.add_argument("--configfile", default="config/config.yaml")
     parser.add_argument("--config", nargs="*", default=[], help="snakemake --config overrides")
     parser.add_argument("--cores", type=int, default=2)
@@ -119,7 +123,7 @@ def main(argv=None) -> int:
     results = workdir / results_dir(configfile, args.config)
     wall = all_cpu = since = None
     if args.run:
-        cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "all", "--forceall",
+        cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), args.target, "--forceall",
                "--configfile", args.configfile] + (["--config", *args.config] if args.config else [])
         print("$", " ".join(cmd), flush=True)
         since = time.time() - 1  # benchmark files of this run only (the log's clock has 1 s steps)

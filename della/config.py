@@ -210,6 +210,71 @@ def depth_recipes(depths, reductions) -> dict:
         for depth in depths for reduction in reductions}
 
 
+CLAIMS_DEFAULTS = {"file": "config/claims.yaml", "resamples": 1000, "seed": 12345, "level": 0.95}
+STUDY_CLAIMS_DEFAULTS = {
+    "task": "ptb", "data": "any", "steps": 5000, "seeds": [0, 1, 2],
+    "recipes": ["lm", "della", "della+no-tricks", "optimus", "embed", "memory", "softmax", "embed+no-tricks",
+                "embed+linear", "embed+free-bits", "embed+bn"]}
+
+
+def claims_settings(config: dict) -> dict:
+    """The ``claims:`` section with its defaults: the claims file (config/claims.yaml) and the
+    bootstrap's resamples, seed and level (sacrebleu's 1,000 and 12345; 95%)."""
+    return {**CLAIMS_DEFAULTS, **(config.get("claims") or {})}
+
+
+def study_claims_spec(config: dict) -> dict:
+    """The ``study_claims:`` section with its defaults (workflow/rules/claims.smk)."""
+    return {**STUDY_CLAIMS_DEFAULTS, **(config.get("study_claims") or {})}
+
+
+def study_claims_recipes(config: dict) -> dict[str, str]:
+    """The claims study's runs: each of ``study_claims.recipes`` trained for ``study_claims.steps``
+    under its own name ``{recipe}.s{steps}`` (so that it never collides with the config's runs of the
+    same recipe at another budget): ``{study recipe name: base recipe name}``."""
+    spec = study_claims_spec(config)
+    return {f"{recipe}.s{spec['steps']}": recipe for recipe in spec["recipes"]}
+
+
+def study_claims_definitions(config: dict) -> dict[str, dict]:
+    """The recipe definitions of :func:`study_claims_recipes`: the base recipe with ``train.steps``
+    set to the study's and no ``tasks:`` restriction (the study says its task)."""
+    steps = study_claims_spec(config)["steps"]
+    out = {}
+    for name, base in study_claims_recipes(config).items():
+        definition = {k: copy.deepcopy(v) for k, v in recipe_definition(config, base).items() if k != "tasks"}
+        definition["train"] = _merge(definition.get("train") or {}, {"steps": int(steps)})
+        out[name] = definition
+    return out
+
+
+def check_claims(config: dict, root, study_requested: bool = False) -> list[dict]:
+    """The claims file of ``claims.file`` (relative to the project root) loaded and checked against
+    della/reporting/claims.py (keys, metrics, recipes known to the config or the registry), and
+    the claims study's settings (``study_claims.data: real`` needs a data_root, ``synthetic`` none;
+    checked when the ``study_claims`` target is asked for). Raises ConfigError."""
+    from della.reporting.claims import ClaimsError, load_claims
+
+    spec = study_claims_spec(config)
+    known = set(config.get("recipes") or {}) | set(available_models())
+    unknown = [r for r in spec["recipes"] if r not in known]
+    if unknown:
+        raise ConfigError(f"config key 'study_claims.recipes': unknown recipe(s) {unknown}; define them under "
+                          f"'recipes:' (known: {', '.join(sorted(known))})")
+    if study_requested and spec["data"] == "real" and config.get("data_root") is None:
+        raise ConfigError("study_claims.data is 'real' but data_root is null: pass --config data_root=PATH "
+                          "(the folder holding ptb/ptb.train.txt, ...)")
+    if study_requested and spec["data"] == "synthetic" and config.get("data_root") is not None:
+        raise ConfigError("study_claims.data is 'synthetic' but a data_root is set: this config's claims study "
+                          "runs on the synthetic twin; the real-data study has its own config "
+                          "(--configfile config/study-ptb-real.yaml --config data_root=PATH)")
+    path = resolve_path(claims_settings(config)["file"], root)
+    try:
+        return load_claims(path, known_recipes=known)
+    except ClaimsError as err:
+        raise ConfigError(str(err)) from err
+
+
 # --------------------------------------------------------------------------- #
 # Loading and validating the whole workflow config before any job runs
 # --------------------------------------------------------------------------- #

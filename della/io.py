@@ -25,6 +25,15 @@ def atomic_write_text(path, text: str, encoding: str | None = None) -> None:
     os.replace(tmp, path)
 
 
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def write_json(path, obj) -> None:
     """``obj`` as indented JSON with sorted keys (byte-stable for equal objects), atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -92,7 +92,7 @@ def test_configfile_is_used_alone_and_cli_overrides_merge_into_sections(tmp_path
     profile = yaml.safe_load(real.read_text())
     assert config["train"] == {**profile["train"], "epochs": 1} and config["seeds"] == [0, 1]
     assert "synthetic_sizes" not in config["data"]  # nothing from config.yaml ...
-    assert config.get("recipes") == profile.get("recipes") and "embed+free-bits" not in (config.get("recipes") or {})
+    assert config.get("recipes") == profile.get("recipes") and "embed+cyclical" not in (config.get("recipes") or {})
     assert load_workflow_config(REPO, [], {})["results_dir"] == "results"  # no --configfile: config.yaml
 
 

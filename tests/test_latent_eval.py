@@ -133,28 +133,6 @@ def test_active_units_counts_dimensions_at_or_above_delta():
     assert out["au_per_group_mean@0.2"] == 0.5
 
 
-def test_factor_probe_reports_accuracy_and_chance_per_factor():
-    """The probe (della/evaluation/evaluate.py) reads a factor that the posterior means encode and not one
-    they ignore; chance is the majority-class rate on the probe's test half."""
-    from della.evaluation.evaluate import factor_probe
-
-    g = torch.Generator().manual_seed(0)
-    n = 400
-    coded = torch.randint(0, 4, (n,), generator=g)
-    ignored = torch.randint(0, 3, (n,), generator=g)
-    skewed = (torch.rand(n, generator=g) < 0.8).long()  # 80 % one class
-    means = torch.randn(n, 8, generator=g) * 0.1
-    means[:, 0] += coded.float() * 3
-    factors = [{"coded": int(a), "ignored": int(b), "skewed": int(c)} for a, b, c in zip(coded, ignored, skewed)]
-    probe = factor_probe(means, factors)
-    assert set(probe) == {"coded", "ignored", "skewed"}
-    assert probe["coded"]["accuracy"] == 1.0 and probe["coded"]["n_classes"] == 4
-    test_half = skewed[n // 2:]
-    assert probe["skewed"]["chance"] == pytest.approx(max((test_half == c).float().mean().item() for c in (0, 1)))
-    assert probe["ignored"]["accuracy"] < probe["ignored"]["chance"] + 0.15
-    assert factor_probe(means[:3], factors[:3]) == {}
-
-
 def test_active_units_use_greater_or_equal():
     # a variance exactly at delta (float32) is active, as in calc_au of Optimus / DELLA: `>=`
     var = torch.tensor([[0.2, 0.19999, 0.3]], dtype=torch.float32)
@@ -270,3 +248,25 @@ def test_chain_rule_mi_matches_a_direct_double_loop():
         direct[0] += (ne[i, 0].item() - q1) / n
         direct[1] += (ne[i, 1].item() - (q12 - q1)) / n
     assert out["mi_per_group"] == pytest.approx(direct, abs=1e-5)
+
+
+def test_per_sentence_figures_give_back_the_reported_ones():
+    """The per-sentence arrays (the per-sentence file, issue 19) are the terms of the reported means
+    (which are float32 sums)."""
+    model = _della(n_layer=3)
+    torch.manual_seed(0)
+    rows: dict = {}
+    out = evaluate_latent_model(model, _della_batches(n=40), k=3, mi=True, progress=False, per_sentence=rows)
+    n = out["n_sentences"]
+    assert {len(v) for v in rows.values()} == {n}
+    assert -rows["log_p"].sum() / n == pytest.approx(out["iw_nll_sum"], rel=1e-6)
+    assert -rows["log_p_paper"].sum() / n == pytest.approx(out["iw_nll_official_mean"], rel=1e-6)
+    assert math.exp(-rows["log_p"].sum() / rows["n_tokens"].sum()) == pytest.approx(out["ppl_sum"], rel=1e-6)
+    assert rows["kl_groups"].shape == (n, 3) and rows["kl_groups"].mean(0).tolist() == pytest.approx(out["kl_per_group"], rel=1e-6)
+    assert rows["rec"].mean() == pytest.approx(out["nll_rec"], rel=1e-6)
+    assert (rows["rec_paper"] + rows["kl_paper"]).mean() == pytest.approx(out["neg_elbo_paper"], rel=1e-6)
+    assert rows["mi_term"].mean() == pytest.approx(out["mi"], abs=1e-6)
+    assert rows["mi_sampled_term"].mean() == pytest.approx(out["mi_sampled"], abs=1e-6)
+    assert rows["mu"].shape == rows["mu_paper"].shape == rows["mu_paper_pass2"].shape == (n, 3, 4)
+    assert active_units(torch.tensor(rows["mu_paper"]), means_second_pass=torch.tensor(rows["mu_paper_pass2"]))[
+        "au_per_group@0.2"] == out["au_paper_per_group@0.2"]

@@ -132,3 +132,34 @@ def test_data_note_names_only_the_splits_a_cap_cut():
     assert task_marks(info) == ["capped"] and "test 150 of 900" in data_note("ptb", info)
     info["available"]["test"] = 150
     assert capped_splits(info) == {} and task_marks(info) == [] and data_note("ptb", info) is None
+
+
+def test_likelihoods_below_the_truth_are_marked_and_the_truth_noted(tmp_path):
+    """Issue 19: on a twin, a PPL whose excess interval lies below 0 in every seed gets ‡ (in Markdown
+    and LaTeX), one whose interval reaches 0 in some seed does not, and the note states H(X)."""
+    runs = []
+    for seed, hi in ((0, -0.4), (1, -0.1)):
+        m = _metrics("ptb", "della", seed, synthetic=True, pretrained=False)
+        m.update(true_nll=13.4, true_ppl=8.1, true_ppl_paper=7.2,
+                 excess={"ppl": {"nats": 0.8, "lo": 0.5, "hi": 1.1}, "ppl_paper": {"nats": -1.0, "lo": -1.5, "hi": hi}})
+        runs.append(m)
+    m = _metrics("ptb", "lm", 0, synthetic=True, pretrained=False)
+    m.update(true_nll=13.4, true_ppl=8.1, true_ppl_paper=7.2,
+             excess={"ppl": {"nats": 0.1, "lo": -0.2, "hi": 0.4}, "ppl_paper": {"nats": 0.1, "lo": -0.2, "hi": 0.4}})
+    runs.append(m)
+    files, infos = _write(tmp_path, runs, [{"task": "ptb", "source": "synthetic"}])
+    result = write_paper_table(8, files, infos, PAPER_CSV, tmp_path / "table8")
+    cells = result["cells"][result["cells"].Task.str.startswith("ptb")].set_index("Model")
+    assert cells.loc["della", "PPL"].endswith("‡") and not cells.loc["della", "PPL*"].endswith("‡")
+    assert "‡" not in cells.loc["lm", "PPL"]
+    md = (tmp_path / "table8.md").read_text()
+    assert "‡ below the data's entropy" in md
+    assert "H(X) of the ptb twin (the truth on the scored sentences, the floor of every likelihood): PPL 7.20, " \
+           "PPL* 8.10, 13.40 nats per sentence." in md
+    assert r"$^\ddagger$" in (tmp_path / "table8.tex").read_text()
+    runs[1]["excess"]["ppl_paper"]["hi"] = 0.2  # one seed's interval reaches 0: no mark
+    (tmp_path / "b").mkdir()
+    files, infos = _write(tmp_path / "b", runs, [{"task": "ptb", "source": "synthetic"}])
+    result = write_paper_table(8, files, infos, PAPER_CSV, tmp_path / "b" / "table8")
+    cells = result["cells"][result["cells"].Task.str.startswith("ptb")].set_index("Model")
+    assert not cells.loc["della", "PPL"].endswith("‡")

@@ -77,7 +77,7 @@ def test_a_moved_project_has_nothing_to_do(copy):
 def test_editing_a_baseline_reruns_only_that_model(copy):
     path = copy / "baselines" / "embed.py"
     path.write_text(path.read_text() + "\n# edited\n")
-    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -101,13 +101,13 @@ def test_changing_a_data_file_reruns_the_task(copy):
     path = copy / "tiny-data" / "ptb" / "ptb.test.txt"
     path.write_text(path.read_text() + "a new test sentence\n")
     assert planned_jobs(copy) == {("prepare_data", ""), ("tokenizer", ""), ("train", "lm"), ("train", "embed"),
-                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
 
 
 @pytest.mark.slow
 def test_changing_an_evaluate_value_reruns_evaluation_only(copy):
     assert planned_jobs(copy, "--config", "evaluate={iw_samples: 3}") == {
-        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -128,7 +128,7 @@ def test_editing_the_evaluation_code_reruns_evaluation_only(copy):
     path = copy / "della" / "evaluation" / "evaluate.py"
     path.write_text(path.read_text() + "\n# edited\n")
     assert planned_jobs(copy) == {("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""),
-                                  ("plots", ""), ("all", "")}
+                                  ("plots", ""), ("claims", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -136,7 +136,7 @@ def test_changing_a_train_value_of_one_recipe_reruns_that_recipe(copy):
     config = yaml.safe_load((copy / "config" / "rerun.yaml").read_text())
     config["recipes"]["embed"] = {"model": "embed", "train": {"lr": 0.001}}
     (copy / "config" / "rerun.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
 
 
 @pytest.mark.slow

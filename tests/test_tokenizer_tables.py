@@ -72,24 +72,47 @@ def test_tables_put_the_paper_beside_ours(tmp_path):
     assert "_no runs" in (tmp_path / "tables" / "conditional.md").read_text()
 
 
-def test_tables_show_the_factor_entropy_and_the_probe(tmp_path):
-    """Synthetic twins: the H(factors) reference row (info.json) and the mean factor-probe accuracy;
-    one seed shows the mean alone. An info.json without the entropy adds no row."""
+def _factor_figures(info, accuracy):
+    return {"info_nats": info, "info_se": 0.01, "entropy_nats": 1.0, "cross_entropy_nats": 1.0 - info,
+            "accuracy": accuracy, "chance": 0.3, "n_classes": 4, "n_sentences": 2000, "in_source": False}
+
+
+def test_tables_show_the_references_the_factor_information_and_mark_figures_below_the_truth(tmp_path):
+    """Synthetic twins (issue 19): the H(factors) row (KL and I(F;z)), the H(X) row (the truth's PPL
+    and nats per sentence on the scored sentences), the I(F;z) column, ‡ on a likelihood whose
+    interval is below the truth, and factors.md with each run's control at initialisation. An
+    info.json without the entropies adds no row."""
+    excess = {"ppl": {"nats": 0.8, "lo": 0.5, "hi": 1.1}, "ppl_paper": {"nats": -1.2, "lo": -1.5, "hi": -0.9},
+              "neg_elbo": {"nats": 1.5, "lo": 1.2, "hi": 1.8}, "neg_elbo_paper": {"nats": 0.4, "lo": -0.1, "hi": 0.9}}
     metrics = {"task": "ptb", "recipe": "della", "model": "della", "seed": 0, "synthetic": True, "ppl": 9.0,
-               "ppl_paper": 9.0, "kl": 3.0, "kl_paper": 3.0, "factor_probe": {"topic": {"accuracy": 0.8, "chance": 0.25},
-                                           "tense": {"accuracy": 0.6, "chance": 0.5}}}
+               "ppl_paper": 9.0, "kl": 3.0, "kl_paper": 1.5, "neg_elbo_paper": 14.0, "true_nll": 13.4,
+               "true_ppl": 8.1, "true_ppl_paper": 7.2, "excess": excess, "factor_info_nats": 1.25,
+               "factor_information": {"topic": _factor_figures(1.0, 0.9), "tense": _factor_figures(0.25, 0.6)},
+               "factor_information_init": {"topic": _factor_figures(0.01, 0.3), "tense": _factor_figures(0.0, 0.5)}}
     (tmp_path / "m.json").write_text(json.dumps(metrics))
     (tmp_path / "ptb").mkdir()
-    (tmp_path / "ptb" / "info.json").write_text(json.dumps({"source": "synthetic", "factor_entropy_nats": 6.5}))
+    factors = {name: {"n_values": 4, "entropy_nats": 1.0, "in_source": False, "values": list("abcd")}
+               for name in ("topic", "tense")}
+    (tmp_path / "ptb" / "info.json").write_text(json.dumps({"source": "synthetic", "factor_entropy_nats": 2.0,
+                                                            "text_entropy_nats": 13.45, "factors": factors}))
     (tmp_path / "yelp").mkdir()
     (tmp_path / "yelp" / "info.json").write_text(json.dumps({"source": "synthetic"}))
     write_tables([tmp_path / "m.json"], tmp_path / "tables", paper_csv=REPO / "config" / "paper_numbers.csv",
                  info_files=[tmp_path / "ptb" / "info.json", tmp_path / "yelp" / "info.json"])
     table = pd.read_csv(tmp_path / "tables" / "unconditional.csv").set_index("recipe")
-    assert table.loc["H(factors)", "kl_mean"] == 6.5 and len(table) == 2
-    assert table.loc["della", "probe_accuracy_mean"] == pytest.approx(0.7)
-    assert table.loc["della", "probe_chance_mean"] == pytest.approx(0.375)
+    assert len(table) == 3 and table.loc["H(factors)", "kl_mean"] == 2.0
+    assert table.loc["H(factors)", "factor_info_nats_mean"] == 2.0
+    assert table.loc["H(X)", "ppl_paper_mean"] == 7.2 and table.loc["H(X)", "neg_elbo_paper_mean"] == 13.4
     assert table.loc["della", "n_seeds"] == 1 and pd.isna(table.loc["della", "kl_std"])
     md = (tmp_path / "tables" / "unconditional.md").read_text()
-    assert "| ptb | H(factors) | – (–) | – (–) | 6.50 (–) |" in md
-    assert "| ptb | della | 9.00 (10.28) |" in md and "| 0.70 (–) |" in md  # paper: DELLA on PTB
+    assert "| ptb | H(factors) | – (–) | – (–) | 2.00 (–) | – (–) | 2.00 (–) |" in md
+    assert "| ptb | H(X) | 7.20 (–) | 13.40 (–) |" in md
+    # PPL (paper convention) is below the truth in every seed: marked; -ELBO's interval holds 0: not marked
+    assert "| ptb | della | 9.00 ‡ (10.28) | 14.00 (" in md and "| 1.25 (–) |" in md
+    assert "‡ below the data's entropy" in md
+    factors_md = (tmp_path / "tables" / "factors.md").read_text()
+    assert "| H(F) | 2.00 | 1.00 | 1.00 |" in factors_md
+    assert "| della | 1.25 | 1.00 (acc 0.90, chance 0.30) | 0.25 (acc 0.60, chance 0.30) |" in factors_md
+    assert "| della @ init | 0.01 |" in factors_md
+    frame = pd.read_csv(tmp_path / "tables" / "factors.csv")
+    assert set(frame.recipe) == {"della", "della @ init"} and len(frame) == 4

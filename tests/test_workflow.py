@@ -44,8 +44,8 @@ def test_smoke_dag_writes_both_tables(smoke_run):
     uncond = pd.read_csv(results / "tables" / "unconditional.csv")
     cond = pd.read_csv(results / "tables" / "conditional.csv")
     assert set(uncond.task) == {"ptb"} and set(cond.task) == {"quora"}
-    uncond = uncond[uncond.recipe != "H(factors)"]  # the twins' reference row
-    cond = cond[cond.recipe != "H(factors)"]
+    uncond = uncond[~uncond.recipe.isin(["H(factors)", "H(X)"])]  # the twins' reference rows
+    cond = cond[~cond.recipe.isin(["H(factors)", "H(X)"])]
     smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     assert set(cond.recipe) == set(smoke["models"])  # every model, trick and ablation ran
     assert set(uncond.recipe) == set(smoke["models"]) - {"bart"}  # bart needs a source
@@ -72,6 +72,24 @@ def test_smoke_dag_writes_both_tables(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_dag_decides_the_claims(smoke_run):
+    """`all` writes the claims table (issue 19) from every run's per-sentence file."""
+    results = smoke_run / "results-smoke"
+    claims = pd.read_csv(results / "claims.csv")
+    assert set(claims.task) == {"ptb", "quora"}
+    assert set(claims.verdict) <= {"held", "not held", "inconclusive", "not run", "n/a"}
+    decided = claims[claims.verdict.isin(["held", "not held", "inconclusive"])]
+    assert len(decided) >= 10 and (decided.lo <= decided.hi).all()
+    assert "cbleu-della-lm" in set(decided[decided.task == "quora"].claim)  # corpus BLEU, sacreBLEU's bootstrap
+    md = (results / "claims.md").read_text()
+    assert "One seed: the intervals cover the sampling of test sentences only" in md
+    rows = pd.read_csv(results / "runs" / "ptb" / "della" / "seed0" / "per_sentence.csv.gz")
+    assert set(rows.part) == {"scored", "probe", "sample"}
+    factors = (results / "tables" / "factors.md").read_text()
+    assert "| della @ init |" in factors
+
+
+@pytest.mark.slow
 def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
     """One process per run (issue 9): the train job evaluates its model and the evaluate rule copies
     the stamped result; a fresh evaluation of the same model.pt in another process gives the same
@@ -90,9 +108,11 @@ def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
     evaluate_saved_run(model_path=run_dir / "model.pt", test_path=data / "test.jsonl", info_path=data / "info.json",
                        tokenizer=TextTokenizer.load(data / "tokenizer.json"), task="ptb", recipe="della",
                        run=stamp["run"], seed=0, threads=1, metrics_path=tmp_path / "metrics.json",
-                       samples_path=tmp_path / "samples.jsonl", timing_path=tmp_path / "timing.json", progress=False)
+                       samples_path=tmp_path / "samples.jsonl", timing_path=tmp_path / "timing.json",
+                       per_sentence_path=tmp_path / "per_sentence.csv.gz", progress=False)
     assert (tmp_path / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
     assert (tmp_path / "samples.jsonl").read_bytes() == (run_dir / "samples.jsonl").read_bytes()
+    assert (tmp_path / "per_sentence.csv.gz").read_bytes() == (run_dir / "per_sentence.csv.gz").read_bytes()
 
 
 @pytest.mark.slow

@@ -537,7 +537,9 @@ def prepare_task(
 
     ``data_root=None`` makes the offline synthetic twin (:mod:`della.data.synthetic`,
     ``synthetic_sizes``, ``seed``), whose ``info.json`` also states ``factor_entropy_nats`` and
-    ``factors`` (:func:`della.data.synthetic.factor_info`); otherwise the real files are read with
+    ``factors`` (:func:`della.data.synthetic.factor_info`), the texts' exact entropy
+    (``text_entropy_nats``, :func:`della.data.synthetic.text_entropy`) and the exact log p of every
+    test example (``log_p_true["test"]``, file order); otherwise the real files are read with
     :func:`load_task`.  ``max_examples[split]`` caps a split by a *seeded random
     sample* (``seed``) that keeps the original order.
 
@@ -599,6 +601,10 @@ def prepare_task(
         info["stand_in_for"] = str(data_root)
     if data_root is None or stand_in:  # H(factors) = the KL an ideal model reaches, and each factor (della.data.synthetic)
         info.update(synthetic.factor_info(task))
+        # the texts' exact entropy (the floor of every NLL / PPL cell) and each test example's exact log p
+        # (conditional: of the target given the source), in file order
+        info.update(synthetic.text_entropy(task))
+        info["log_p_true"] = {"test": [ex.log_p_true for ex in final["test"]]}
 
     out_dir = Path(out_dir)
     created = not out_dir.exists()

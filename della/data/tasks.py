@@ -32,3 +32,6 @@ class Example:
     target: str  # the text to model (unconditional: the text; conditional: the output)
     source: str | None = None  # conditional tasks only (article / prompt / question)
     factors: dict = field(default_factory=dict)  # latent factors (synthetic data); {} for real data
+    # synthetic data: the generator's exact log p(target) (conditional: log p(target | source)) in nats
+    # (della.data.synthetic); not written to the split files, and not part of equality
+    log_p_true: float | None = field(default=None, compare=False)

@@ -5,22 +5,38 @@ samples. Unconditional tasks: samples decoded from z ~ p(z), scored against the 
 (BLEU: every sample against all test sentences as references; Self-BLEU; distinct-n; Jaccard).
 Conditional tasks: one output per test source with z ~ p(z | source), scored against its target
 (sacrebleu corpus BLEU with its signature, ROUGE-1/2/L) plus the same diversity metrics.
-For the synthetic demo, ``factor_probe`` measures how much of each known latent factor the
-posterior means recover (nearest-centroid accuracy per factor, its chance level beside it).
+
+On a synthetic twin (issue 19) the evaluation also measures what the twin's generator makes
+exact: how many nats of each generating factor the latent carries (``factor_information``, a
+logistic probe on posterior samples of ``evaluate.probe_sentences`` extra generated sentences,
+della/evaluation/probes.py; the same probe on the model at initialisation as a control), and how
+far the model's likelihood is above the truth's (``excess``: mean log p_true(x) - log p_model(x)
+over the scored sentences, with its 95% bootstrap interval; ``true_nll`` / ``true_ppl``: the
+truth's own figures on those sentences, the floor no model's expected NLL goes below).
+
+Every evaluation also writes ``per_sentence.csv.gz`` (:func:`write_per_sentence`): the figures of
+each scored sentence, probe sentence and generated output, so that any comparison can be
+recomputed without the model (della/reporting/claims.py).
 """
 from __future__ import annotations
 
+import gzip
 import json
+import math
+import random
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from della.data.batching import encode_example
 from della.data.batching import encode_examples, encoder_pad_id, make_batches
 from della.evaluation import text_metrics as text_metrics_module
+from della.evaluation.bootstrap import bootstrap_effect, excess_of
 from della.evaluation.decoding import generate
 from della.evaluation.latent import evaluate_language_model, evaluate_latent_model
-from della.io import write_json
+from della.io import atomic_write_bytes, write_json
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -36,7 +52,9 @@ EVAL_DEFAULTS = {
     "decoding": {"strategy": "sample", "top_k": 50, "top_p": 1.0, "num_beams": 10, "temperature": 1.0,
                  "max_new_tokens": 48},
     "model_metrics": {},  # {"bertscore": folder, "mauve": folder, "cnd": true}: local models only, off by default
+    "probe_sentences": 2000,  # synthetic twins: generated sentences the factor probe encodes (della/evaluation/probes.py)
 }
+PER_SENTENCE_FILE = "per_sentence.csv.gz"
 
 
 def _eval_settings(eval_cfg: dict) -> dict:
@@ -46,37 +64,6 @@ def _eval_settings(eval_cfg: dict) -> dict:
     cfg = {**EVAL_DEFAULTS, **eval_cfg}
     cfg["decoding"] = {**EVAL_DEFAULTS["decoding"], **(eval_cfg.get("decoding") or {})}
     return cfg
-
-
-@torch.no_grad()
-def factor_probe(post_means: torch.Tensor, factors: list[dict]) -> dict:
-    """Nearest-centroid accuracy of each categorical factor from posterior means ``[N, D]``:
-    centroids from the first half, accuracy on the second half, and beside it the chance level
-    (the majority-class rate on that second half, what a probe reading nothing from z reaches).
-    Returns ``{factor: {"accuracy", "chance", "n_classes"}}``."""
-    n = post_means.shape[0]
-    if n < 4 or not factors or not factors[0]:
-        return {}
-    # centred, not scaled per dimension: an inactive dimension (Var_x E[z|x] ~ 0, see AU) would
-    # otherwise be blown up to the weight of an active one and drown it in noise
-    x = post_means.float()
-    x = x - x.mean(0)
-    half = n // 2
-    out = {}
-    for key in factors[0]:
-        values = [str(f.get(key)) for f in factors]
-        classes = sorted(set(values))
-        if not 1 < len(classes) <= 50:
-            continue
-        y = torch.tensor([classes.index(v) for v in values])
-        train_y, test_y = y[:half], y[half:]
-        present = [c for c in range(len(classes)) if (train_y == c).any()]
-        centroids = torch.stack([x[:half][train_y == c].mean(0) for c in present])
-        pred = torch.tensor(present)[torch.cdist(x[half:], centroids).argmin(1)]
-        majority = max((test_y == c).float().mean().item() for c in range(len(classes)))
-        out[key] = {"accuracy": (pred == test_y).float().mean().item(), "chance": majority,
-                    "n_classes": len(classes)}
-    return out
 
 
 def evaluation_subset(n_total: int, count: int, seed: int) -> list[int]:
@@ -94,18 +81,20 @@ def encode_for_scoring(tokenizer, examples, *, max_length: int, max_source_lengt
     """Encode the evaluated examples; targets longer than ``max_length`` (the training cut) are
     scored in full up to the model's ``n_positions`` (``"full"``) or dropped (``"drop"``).
 
-    Returns ``(encoded, kept examples, stats)``; ``stats`` counts the long targets
-    (``n_long_sentences``), the dropped ones and those still cut at ``n_positions`` (no <eos>)."""
+    Returns ``(encoded, kept, stats)``: ``kept`` lists ``(position in examples, example, complete)``
+    of each encoded one (``complete``: scored with its <eos>, i.e. not cut at ``n_positions``);
+    ``stats`` counts the long targets (``n_long_sentences``), the dropped ones and those still cut
+    at ``n_positions``."""
     if long_sentences not in ("full", "drop"):
         raise ValueError(f"evaluate.long_sentences = {long_sentences!r}; expected 'full' or 'drop'")
     encoded, kept = [], []
     n_long = n_cut = 0
-    for ex in examples:
+    for position, ex in enumerate(examples):
         n_target = len(tokenizer.encode(ex.target))
         if n_target <= max_length:
             encoded.append(encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length,
                                           encoder_tokenizer))
-            kept.append(ex)
+            kept.append((position, ex, True))
             continue
         n_long += 1
         if long_sentences == "drop":
@@ -115,20 +104,26 @@ def encode_for_scoring(tokenizer, examples, *, max_length: int, max_source_lengt
         n_cut += n_target > room
         encoded.append(encode_example(tokenizer, ex.target, ex.source, max(room, 1), max_source_length,
                                       encoder_tokenizer))
-        kept.append(ex)
+        kept.append((position, ex, n_target <= room))
     stats = {"long_sentences": long_sentences, "n_long_sentences": n_long,
              "n_long_dropped": n_long if long_sentences == "drop" else 0, "n_cut_at_n_positions": n_cut}
     return encoded, kept, stats
 
 
 def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, train_cfg: dict, seed: int,
-                 samples_path: Path, progress: bool = True) -> dict:
+                 samples_path: Path, progress: bool = True, info: dict | None = None, initial_model=None,
+                 per_sentence_path: Path | None = None) -> dict:
+    """Every figure of one run (the module docstring). ``info``: the task's info.json (a synthetic
+    twin's factors, data seed and exact log p of each test example); ``initial_model``: a callable
+    giving the model at initialisation (the probe's control); ``per_sentence_path``: where to write
+    the per-sentence file."""
     cfg = _eval_settings(eval_cfg)
+    info = info or {}
     torch.manual_seed(seed)
     device = model.device
     enc_tok, enc_pad = getattr(model, "encoder_tokenizer", None), encoder_pad_id(model)
     subset = evaluation_subset(len(test_examples), cfg["max_sentences"], cfg["subset_seed"])
-    encoded, examples, long_stats = encode_for_scoring(
+    encoded, kept, long_stats = encode_for_scoring(
         tokenizer, [test_examples[i] for i in subset], max_length=train_cfg["max_length"],
         max_source_length=train_cfg["max_source_length"],
         # Optimus' official convention puts the text at positions 1..T: one position fewer for it
@@ -145,19 +140,20 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     result: dict = {"task": task_spec.name, "conditional": task_spec.conditional, "has_latent": model.has_latent,
                     "eval_subset_seed": cfg["subset_seed"], "eval_subset_count": len(subset),
                     "eval_split_size": len(test_examples), "n_scored": len(encoded), **long_stats}
+    scored: dict = {}
     if model.has_latent:
-        means: list = []
         result.update(evaluate_latent_model(model, batches, k=cfg["iw_samples"], k_chunk=cfg["iw_chunk"],
                                             mi=cfg["mi"], au_deltas=tuple(cfg["au_deltas"]), progress=progress,
-                                            posterior_means=means))
+                                            per_sentence=scored))
         result["ppl"] = result["ppl_sum"]
         result["neg_elbo"] = result["neg_elbo_sum"]
         result["kl"] = result["kl_sum"]
-        probe = factor_probe(means[0].reshape(means[0].shape[0], -1).cpu(), [ex.factors for ex in examples])
-        if probe:
-            result["factor_probe"] = probe
     else:
-        result.update(evaluate_language_model(model, batches, progress=progress))
+        result.update(evaluate_language_model(model, batches, progress=progress, per_sentence=scored))
+    test_index = [subset[position] for position, _, _ in kept]
+    scored_rows = scored_table(scored, test_index, [complete for _, _, complete in kept],
+                               (info.get("log_p_true") or {}).get("test"))
+    result.update(truth_figures(scored_rows))
 
     # -- generation -------------------------------------------------------------------------
     n = min(cfg["n_samples"], len(test_examples)) if task_spec.conditional else cfg["n_samples"]
@@ -197,13 +193,15 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     tmp.replace(samples_path)
 
     hyp_tokens = [t.split() for t in outputs]
+    per_sample: dict = {}
     if task_spec.conditional:
         ref_tokens = [t.split() for t in targets]
         text = text_metrics_module.text_metrics(hyp_tokens, ref_tokens, conditional=True, hyp_strings=outputs,
-                                                ref_strings=targets, max_n=cfg["max_n"])
+                                                ref_strings=targets, max_n=cfg["max_n"], per_sample=per_sample)
     else:
         ref_tokens = [ex.target.split() for ex in test_examples]
-        text = text_metrics_module.text_metrics(hyp_tokens, ref_tokens, conditional=False, max_n=cfg["max_n"])
+        text = text_metrics_module.text_metrics(hyp_tokens, ref_tokens, conditional=False, max_n=cfg["max_n"],
+                                                per_sample=per_sample)
     result.update(text)
     result["decoding"] = dec
     result["n_generated"] = len(outputs)
@@ -215,7 +213,156 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
         result.update(model_metrics(outputs, refs, ModelMetricsConfig(
             bertscore_model=mm.get("bertscore"), mauve_model=mm.get("mauve"), cnd=bool(mm.get("cnd", False))),
             conditional=task_spec.conditional))
+
+    # -- the factor probe (synthetic twins): last, so that it draws nothing the figures above depend on --
+    probe_rows = None
+    if model.has_latent and info.get("factors") and cfg["probe_sentences"]:
+        start = time.perf_counter()
+        figures, probe_rows = factor_probe(model, initial_model, tokenizer, info, task_spec.name,
+                                           n=cfg["probe_sentences"], train_cfg=train_cfg,
+                                           batch_size=cfg["batch_size"], seed=seed)
+        result.update(figures)
+        result["seconds"]["probe"] = time.perf_counter() - start
+    if per_sentence_path is not None:
+        write_per_sentence(per_sentence_path, scored_rows, probe_rows, sample_table(per_sample))
+        result["per_sentence_file"] = Path(per_sentence_path).name
     return result
+
+
+# --------------------------------------------------------------------------- #
+# Per-sentence figures, the truth's figures, the factor probe
+# --------------------------------------------------------------------------- #
+
+
+def scored_table(scored: dict, test_index: list[int], complete: list[bool], log_p_true: list | None) -> dict:
+    """The ``scored`` rows of the per-sentence file, as columns: ``index`` (line of the test split),
+    token counts (scored tokens incl. </s>; +1 for <s>: the official count), ``complete``, the IW
+    log p(x) in both conventions (a language model's exact log p in both), -ELBO's terms, KL per
+    layer, MI terms, posterior means (``mu.{layer}.{unit}``: lower layers at their means;
+    ``mu_paper.…`` and ``mu_paper_pass2.…``: sampled, the official AU's two passes) and, on a twin,
+    the truth's ``log_p_true``."""
+    n_tokens = np.asarray(scored["n_tokens"], dtype=np.int64)
+    cols: dict = {"index": np.asarray(test_index, dtype=np.int64), "n_tokens": n_tokens,
+                  "n_tokens_paper": n_tokens + 1, "complete": np.asarray(complete, dtype=np.int8),
+                  "log_p": scored["log_p"], "log_p_paper": scored.get("log_p_paper", scored["log_p"])}
+    if "rec" in scored:
+        kl = np.asarray(scored["kl_groups"])
+        cols.update(rec=scored["rec"], kl=kl.sum(1), rec_paper=scored.get("rec_paper", scored["rec"]),
+                    kl_paper=scored.get("kl_paper", kl.mean(1)))
+        cols.update({f"kl.{layer}": kl[:, layer] for layer in range(kl.shape[1])})
+        for key in ("mi_term", "mi_sampled_term"):
+            if key in scored:
+                cols[key] = scored[key]
+        for key in ("mu", "mu_paper", "mu_paper_pass2"):
+            mu = np.asarray(scored[key])  # [N, L, d]
+            cols.update({f"{key}.{layer}.{unit}": mu[:, layer, unit]
+                         for layer in range(mu.shape[1]) for unit in range(mu.shape[2])})
+    if log_p_true is not None:
+        cols["log_p_true"] = np.asarray([log_p_true[i] for i in test_index], dtype=np.float64)
+    return cols
+
+
+def truth_figures(cols: dict, *, resamples: int = 1000, seed: int = 12345) -> dict:
+    """On a twin (``log_p_true`` known), over the complete scored sentences: the truth's ``true_nll``
+    (nats per sentence; its mean is the generator's entropy up to sampling), ``true_ppl`` /
+    ``true_ppl_paper`` (its perplexity with this run's token counts, both conventions) and the
+    model's ``excess`` over it, per convention: ``{nats, lo, hi}``, the mean of log p_true(x) -
+    log p_model(x) (for -ELBO: -ELBO(x) + log p_true(x)) with its 95% bootstrap interval over the
+    sentences (della/evaluation/bootstrap.py). A bound cannot be below the truth in expectation:
+    an interval entirely below 0 means the figure is not a bound (the tables mark it)."""
+    if "log_p_true" not in cols:
+        return {}
+    keep = cols["complete"] == 1
+    sub = {key: value[keep] for key, value in cols.items() if not key.startswith("mu")}
+    nll = -sub["log_p_true"]
+    out = {"n_excess_sentences": int(keep.sum()), "true_nll": float(nll.mean()),
+           "true_ppl": math.exp(nll.sum() / sub["n_tokens"].sum()),
+           "true_ppl_paper": math.exp(nll.sum() / sub["n_tokens_paper"].sum()), "excess": {}}
+    if "rec" in sub:
+        sub["neg_log_elbo"] = -(sub["rec"] + sub["kl"])
+        sub["neg_log_elbo_paper"] = -(sub["rec_paper"] + sub["kl_paper"])
+    conventions = {"ppl": "log_p", "ppl_paper": "log_p_paper", "neg_elbo": "neg_log_elbo",
+                   "neg_elbo_paper": "neg_log_elbo_paper"}
+    for name, column in conventions.items():
+        if column in sub:
+            effect = bootstrap_effect([sub], None, excess_of(column), threshold=0.0, resamples=resamples, seed=seed)
+            out["excess"][name] = {"nats": effect.effect, "lo": effect.lo, "hi": effect.hi}
+    out["excess_nats"] = out["excess"]["ppl"]["nats"]
+    return out
+
+
+def factor_probe(model, initial_model, tokenizer, info: dict, task: str, *, n: int, train_cfg: dict,
+                 batch_size: int, seed: int) -> tuple[dict, dict]:
+    """The factor probe (della/evaluation/probes.py) of the trained model and of the model at
+    initialisation, on ``n`` sentences generated from the twin's probe stream
+    (della/data/synthetic.py ``generate_probe``), encoded as in training. Returns the metrics.json
+    figures and the ``probe`` rows of the per-sentence file."""
+    from della.data.synthetic import generate_probe
+    from della.evaluation.probes import factor_information, posterior_samples
+
+    examples = generate_probe(task, n, seed=info.get("seed", 0))
+    factors = info["factors"]
+    latent = [name for name, f in factors.items() if not f["in_source"]]
+    labels = {name: [ex.factors[name] for ex in examples] for name in factors}
+    entropies = {name: f["entropy_nats"] for name, f in factors.items()}
+    n_classes = {name: f["n_values"] for name, f in factors.items()}
+    rows: dict = {"index": np.arange(n, dtype=np.int64)}
+    figures: dict = {"probe_sentences": n, "factor_entropy_nats": sum(entropies[name] for name in latent)}
+    python_state = random.getstate()
+    with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+        models = {"": model}
+        if initial_model is not None:
+            models["_init"] = initial_model()
+        for suffix, probed in models.items():
+            torch.manual_seed(seed)  # the same posterior noise for the model and its control
+            encoded = encode_examples(tokenizer, examples, train_cfg["max_length"], train_cfg["max_source_length"],
+                                      getattr(probed, "encoder_tokenizer", None))
+            batches = [b.to(probed.device) for b in make_batches(encoded, batch_size, tokenizer.pad_id, None,
+                                                                   encoder_pad_id(probed))]
+            summary, per_sentence = factor_information(posterior_samples(probed, batches), labels, entropies,
+                                                       n_classes, seed=seed, threads=torch.get_num_threads())
+            for name in summary:
+                summary[name]["in_source"] = factors[name]["in_source"]
+                rows[f"probe_info{suffix}.{name}"] = per_sentence[name]["info"]
+                rows[f"probe_correct{suffix}.{name}"] = per_sentence[name]["correct"]
+            info_sum = sum(per_sentence[name]["info"] for name in latent)
+            rows[f"probe_info{suffix}"] = info_sum
+            figures[f"factor_information{suffix}"] = summary
+            figures[f"factor_info_nats{suffix}"] = float(info_sum.mean())
+            figures[f"factor_info_se{suffix}"] = float(info_sum.std(ddof=1) / math.sqrt(n))
+            figures[f"probe_accuracy{suffix}"] = float(np.mean([summary[name]["accuracy"] for name in latent]))
+            figures[f"probe_chance{suffix}"] = float(np.mean([summary[name]["chance"] for name in latent]))
+    random.setstate(python_state)
+    return figures, rows
+
+
+def sample_table(per_sample: dict) -> dict | None:
+    """The ``sample`` rows of the per-sentence file: per generated output, ``self_bleu`` and either
+    ``bleu`` (unconditional) or ``bleu_stat.0..9`` (conditional: sacreBLEU's segment statistics)."""
+    if not per_sample:
+        return None
+    n = len(next(iter(per_sample.values())))
+    cols: dict = {"index": np.arange(n, dtype=np.int64)}
+    for key, value in per_sample.items():
+        value = np.asarray(value)
+        if value.ndim == 2:
+            cols.update({f"{key}.{j}": value[:, j] for j in range(value.shape[1])})
+        else:
+            cols[key] = value
+    return cols
+
+
+def write_per_sentence(path, scored: dict, probe: dict | None, sample: dict | None) -> None:
+    """``per_sentence.csv.gz``: one row per unit, ``part`` = ``scored`` / ``probe`` / ``sample``,
+    the columns of each part (CONVENTIONS.md) and empty cells where a column is another part's.
+    Byte-reproducible: floats as ``%.10g``, gzip with no time stamp or file name."""
+    import pandas as pd
+
+    frames = [pd.DataFrame({"part": part, **cols}) for part, cols in
+              (("scored", scored), ("probe", probe), ("sample", sample)) if cols]
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    text = table.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    atomic_write_bytes(path, gzip.compress(text.encode(), compresslevel=6, mtime=0))
 
 
 def save_metrics(path: Path, result: dict) -> None:
@@ -224,16 +371,17 @@ def save_metrics(path: Path, result: dict) -> None:
 
 def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, tokenizer, task: str, recipe: str,
                        run: dict, seed: int, threads: int | None, metrics_path: Path, samples_path: Path,
-                       timing_path: Path, progress: bool = True) -> dict:
+                       timing_path: Path, per_sentence_path: Path, progress: bool = True) -> dict:
     """Evaluate ``model.pt`` on the test split: ``metrics.json`` (every figure plus the run's recipe,
-    budget and selected checkpoint), ``samples.jsonl`` and ``eval_timing.json``. ``run`` is the run's
+    budget and selected checkpoint), ``samples.jsonl``, ``per_sentence.csv.gz`` and
+    ``eval_timing.json``. ``run`` is the run's
     spec (della/config.py ``run_spec``). The train job calls this on the model it has just
     written and the evaluate rule when the settings or the code changed since (della/provenance.py
     ``evaluation_stamp``): one function, so both give the same bytes."""
     import time
 
     from della.data.readers import TASKS, read_jsonl
-    from della.training.checkpoints import load_trained
+    from della.training.checkpoints import initial_model, load_trained
     from della.training.loop import TRAIN_DEFAULTS
 
     if threads:
@@ -243,7 +391,9 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
     info = json.loads(Path(info_path).read_text())
     result = evaluate_run(model=model, tokenizer=tokenizer, test_examples=read_jsonl(test_path),
                           task_spec=TASKS[task], eval_cfg=run["evaluate"], train_cfg={**TRAIN_DEFAULTS, **run["train"]},
-                          seed=seed, samples_path=Path(samples_path), progress=progress)
+                          seed=seed, samples_path=Path(samples_path), progress=progress, info=info,
+                          initial_model=lambda: initial_model(state, seed, model.device),
+                          per_sentence_path=Path(per_sentence_path))
     result.update(recipe=recipe, model=run["model"], seed=seed, objective=run["objective"],
                   model_config=state["model_config"], data_source=info.get("source"),
                   synthetic=info.get("source") == "synthetic",

@@ -78,14 +78,23 @@ def gaussian_neg_entropy(logvar: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = None, mi: bool = True,
                           au_deltas=(0.01, 0.2), progress: bool = True, posterior_means: list | None = None,
-                          iw_eps: list | None = None) -> dict:
+                          iw_eps: list | None = None, per_sentence: dict | None = None) -> dict:
     """IW-PPL, ELBO, KL (total and per group), MI and AU over ``batches`` (a list of Batch).
 
     ``posterior_means``: a list that receives the posterior means ``[N, L, d]`` used for AU (so a
     caller can probe them without encoding the data again). ``iw_eps``: per batch, the
     standard-normal draws of its ``max(k, K_paper)`` posterior samples ``[K, B, L, d]`` (default:
     fresh draws; the parity tests replay the official code's noise with it). Sample 0 also serves
-    MI (its one z per sentence) and the first pass of ``au_paper``, sample 1 its second pass."""
+    MI (its one z per sentence) and the first pass of ``au_paper``, sample 1 its second pass.
+    ``per_sentence``: a dict that receives the figures of each sentence, in batch order, as numpy
+    arrays (the per-sentence file, della/evaluation/evaluate.py): ``n_tokens``, ``log_p`` and
+    ``log_p_paper`` (the IW estimate with the latent terms summed over groups with K samples /
+    averaged with the paper's K), ``rec`` (E_q[-log p(x|z)] over the K samples), ``kl_groups``
+    ``[N, L]``, ``rec_paper`` / ``kl_paper`` (the same over the paper's K samples, KL averaged over
+    layers: the terms of ``neg_elbo_paper``), ``mu`` and ``mu_paper`` ``[N, L, d]`` (posterior means with the lower groups at
+    their means / sampled, the first of ``au_paper``'s two passes: AU's two conventions),
+    ``mu_paper_pass2`` (the second pass, with fresh noise) and, with
+    ``mi``, ``mi_term`` / ``mi_sampled_term`` (the terms whose means are ``mi`` / ``mi_sampled``)."""
     model.eval()
     k_paper = getattr(model, "official_iw_samples", None) or k
     k_draw = max(k, k_paper)
@@ -96,6 +105,8 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     kl_groups = None
     means, means_pass1, means_pass2, encs, z_first, neg_entropy, log_q_own = [], [], [], [], [], [], []
     seconds = {"iw_elbo_kl": 0.0, "au": 0.0, "mi": 0.0}
+    rows: dict[str, list] = {"n_tokens": [], "log_p": [], "log_p_paper": [], "rec": [], "rec_paper": [],
+                             "kl_groups": [], "kl_paper": []}
     for b, batch in enumerate(tqdm(batches, desc=f"IW-PPL (K={k_draw})", disable=not progress, leave=False)):
         start = time.perf_counter()
         enc = model.encode(batch)
@@ -104,14 +115,22 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
                   else model.sample_posterior(enc, k=k_draw, eps=iw_eps[b]))
         log_px_z = model.log_px_given_z(batch, sample.z, chunk=k_chunk)  # [K_draw, B]
         # principled figures: the first k samples; paper figures: the first k_paper
-        for key, how, kk in (("iw_ll_sum", "sum", k), ("iw_ll_official_mean", "mean", k_paper)):
+        for key, how, kk, row in (("iw_ll_sum", "sum", k, "log_p"), ("iw_ll_official_mean", "mean", k_paper,
+                                                                       "log_p_paper")):
             latent_terms = sample[:kk].log_prior() - sample[:kk].log_q()  # [K, B, L]
             log_w = log_px_z[:kk] + _reduce_groups(latent_terms, how)
-            sums[key] += (torch.logsumexp(log_w, 0) - math.log(kk)).sum().item()
+            log_p = torch.logsumexp(log_w, 0) - math.log(kk)  # [B]
+            sums[key] += log_p.sum().item()
+            rows[row].append(log_p.double().cpu())
         sums["rec"] += (-log_px_z[:k].mean(0)).sum().item()
+        rows["rec"].append(-log_px_z[:k].mean(0).double().cpu())
         sums["rec_paper"] += (-log_px_z[:k_paper].mean(0)).sum().item()
+        rows["rec_paper"].append(-log_px_z[:k_paper].mean(0).double().cpu())
         kl = sample[:k].kl().sum(-1).mean(0)  # [B, L]: analytic per group, averaged over the k paths
         kl_paper = sample[:k_paper].kl().sum(-1).mean(0)  # [B, L] over the k_paper paths
+        rows["kl_groups"].append(kl.double().cpu())
+        rows["kl_paper"].append(kl_paper.mean(-1).double().cpu())
+        rows["n_tokens"].append(batch.n_tokens.cpu())
         sums["kl_sum"] += kl.sum(-1).sum().item()
         sums["kl_mean"] += kl_paper.mean(-1).sum().item()
         kl_groups = kl.sum(0) if kl_groups is None else kl_groups + kl.sum(0)
@@ -164,9 +183,14 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     seconds["au"] += time.perf_counter() - start
     if mi:
         start = time.perf_counter()
-        out.update(mutual_information(model, z_first, encs, neg_entropy, log_q_own))
+        out.update(mutual_information(model, z_first, encs, neg_entropy, log_q_own, per_sentence=per_sentence))
         seconds["mi"] = time.perf_counter() - start
     out["seconds"] = seconds
+    if per_sentence is not None:
+        per_sentence.update({key: torch.cat(value).numpy() for key, value in rows.items()})
+        per_sentence["mu"] = means.float().cpu().numpy()
+        per_sentence["mu_paper"] = torch.cat(means_pass1).float().cpu().numpy()
+        per_sentence["mu_paper_pass2"] = torch.cat(means_pass2).float().cpu().numpy()
     return out
 
 
@@ -206,7 +230,8 @@ def active_units(post_means: torch.Tensor, deltas=(0.01, 0.2), prefix: str = "au
 
 
 @torch.no_grad()
-def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q_own_batches=None) -> dict:
+def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q_own_batches=None,
+                       per_sentence: dict | None = None) -> dict:
     """Aggregate-posterior MI estimate over all N sentences (see the module docstring).
 
     ``z_batches[b]`` ``[B_b, L, d]`` one sample per sentence; ``enc_batches[b]`` the encodings;
@@ -220,6 +245,10 @@ def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q
     the references' convention, but its two terms are evaluated at the same z_i and their noise
     cancels: near posterior collapse the analytic form carries a sampling error of about
     sqrt(D / 2N) nats (D latent dimensions) that the sampled one does not.
+
+    ``per_sentence`` (optional dict) receives the per-sentence terms ``mi_term`` (and
+    ``mi_sampled_term``), whose means are ``mi`` (``mi_sampled``): with the aggregate posterior
+    held fixed, what a bootstrap over sentences resamples.
     """
     n = sum(z.shape[0] for z in z_batches)
     neg_entropy = torch.cat(neg_entropy_batches)  # [N, L]
@@ -230,26 +259,39 @@ def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q
         # log q(z_{i,<=l}) of the aggregate posterior, l = 1..L (the last one is the joint)
         log_agg.append(torch.logsumexp(pair.cumsum(-1), dim=1) - math.log(n))  # [B_i, L]
     log_agg = torch.cat(log_agg)  # [N, L]
-    mi_joint = (neg_entropy.double().sum(-1) - log_agg[:, -1]).mean().item()
+    mi_terms = neg_entropy.double().sum(-1) - log_agg[:, -1]  # [N]
+    mi_joint = mi_terms.mean().item()
     # log q(z_l | z_<l) = log q(z_<=l) - log q(z_<l), with log q(z_<1) = 0
     log_cond = log_agg - torch.cat([torch.zeros_like(log_agg[:, :1]), log_agg[:, :-1]], dim=1)
     mi_groups = (neg_entropy.double() - log_cond).mean(0).tolist()
     out = {"mi": mi_joint, "mi_per_group": mi_groups, "mi_n": n, "mi_bound_log_n": math.log(n)}
+    if per_sentence is not None:
+        per_sentence["mi_term"] = mi_terms.cpu().numpy()
     if log_q_own_batches is not None:
-        out["mi_sampled"] = (torch.cat(log_q_own_batches).double().sum(-1) - log_agg[:, -1]).mean().item()
+        sampled_terms = torch.cat(log_q_own_batches).double().sum(-1) - log_agg[:, -1]
+        out["mi_sampled"] = sampled_terms.mean().item()
+        if per_sentence is not None:
+            per_sentence["mi_sampled_term"] = sampled_terms.cpu().numpy()
     return out
 
 
 @torch.no_grad()
-def evaluate_language_model(model, batches, progress: bool = True) -> dict:
-    """Exact NLL / PPL of a model without a latent."""
+def evaluate_language_model(model, batches, progress: bool = True, per_sentence: dict | None = None) -> dict:
+    """Exact NLL / PPL of a model without a latent. ``per_sentence`` (optional dict) receives
+    ``n_tokens`` and ``log_p`` (exact) of each sentence, in batch order."""
     model.eval()
     nll = 0.0
     n_sent = n_tok = 0
+    log_p, n_tokens = [], []
     for batch in tqdm(batches, desc="PPL", disable=not progress, leave=False):
-        nll += model(batch).rec.sum().item()
+        rec = model(batch).rec
+        nll += rec.sum().item()
         n_sent += len(batch)
         n_tok += batch.n_tokens.sum().item()
+        log_p.append(-rec.detach().double().cpu())
+        n_tokens.append(batch.n_tokens.cpu())
+    if per_sentence is not None:
+        per_sentence.update(log_p=torch.cat(log_p).numpy(), n_tokens=torch.cat(n_tokens).numpy())
     return {"n_sentences": n_sent, "n_tokens": n_tok, "n_tokens_paper": n_tok + n_sent,
             "token_denominator": OUR_TOKENS, "token_denominator_paper": PAPER_TOKENS,
             "nll": nll / n_sent, "ppl": math.exp(nll / n_tok), "ppl_paper": math.exp(nll / (n_tok + n_sent))}

@@ -490,6 +490,16 @@ def corpus_bleu_sacrebleu(hypotheses: Sequence[str], references: Sequence[str], 
     return {"score": float(res.score), "signature": str(bleu.get_signature())}
 
 
+def sacrebleu_segment_statistics(hypotheses: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """sacreBLEU's per-segment statistics of paired strings (default BLEU settings), ``[N, 10]``
+    ints: hypothesis length, closest reference length, matches of orders 1-4, totals of orders
+    1-4. Their column sums give :func:`corpus_bleu_sacrebleu`'s score; sacreBLEU's paired
+    bootstrap (``sacrebleu.significance``) resamples these rows."""
+    from sacrebleu.metrics import BLEU
+
+    return np.asarray(BLEU()._extract_corpus_statistics(list(hypotheses), [list(references)]), dtype=np.int64)
+
+
 def rouge(hypotheses: Sequence[str], references: Sequence[str], *, use_stemmer: bool = True) -> dict:
     """ROUGE-1/2/L (Lin 2004) with Google's ``rouge_score`` package: the F-measure of each
     (hypothesis, reference) pair, averaged over pairs, x100.  ``rouge_score`` lower-cases
@@ -536,6 +546,7 @@ def text_metrics(
     max_references: int | None = None,
     seed: int = 0,
     rouge_stemmer: bool = True,
+    per_sample: dict | None = None,
 ) -> dict:
     """All text metrics of one run, scaled like the DELLA paper.
 
@@ -555,12 +566,19 @@ def text_metrics(
     deterministic subsample (``numpy.random.default_rng(seed)``, order preserved) of the
     references for the *test-set* BLEU only (sacreBLEU/ROUGE always use all pairs).
     ``hyp_strings``/``ref_strings`` default to the token lists joined by single spaces.
+
+    ``per_sample`` (optional dict) receives each sample's figures, whose means (or, for corpus
+    BLEU, whose summed statistics) give the run's: ``self_bleu`` (x100) and, unconditional,
+    ``bleu`` (x100, against the references); conditional, ``bleu_stat`` ``[N, 10]``: sacreBLEU's
+    segment statistics (hypothesis and reference length, matches and totals of orders 1-4), what
+    its paired bootstrap resamples (della/reporting/claims.py).
     """
     samples = _as_token_lists("samples_tokens", samples_tokens)
     refs = _as_token_lists("references_tokens", references_tokens)
     refs_for_bleu = _subsample(refs, max_references, seed)
     out: dict = {"n_samples": len(samples), "n_references": len(refs_for_bleu), "bleu_max_n": max_n}
-    testset = 100.0 * test_set_bleu(samples, refs_for_bleu, max_n) if samples else 0.0
+    testset_scores = test_set_bleu_scores(samples, refs_for_bleu, max_n) if samples else []
+    testset = 100.0 * (math.fsum(testset_scores) / len(testset_scores)) if samples else 0.0  # = 100 * test_set_bleu
     if conditional:
         hyp = list(hyp_strings) if hyp_strings is not None else [" ".join(t) for t in samples]
         ref = list(ref_strings) if ref_strings is not None else [" ".join(t) for t in refs]
@@ -568,9 +586,16 @@ def text_metrics(
         out.update(bleu=sb["score"], bleu_signature=sb["signature"], bleu_kind="sacrebleu_corpus",
                    bleu_testset=testset)
         out.update(rouge(hyp, ref, use_stemmer=rouge_stemmer))
+        if per_sample is not None:
+            per_sample["bleu_stat"] = sacrebleu_segment_statistics(hyp, ref)
     else:
         out.update(bleu=testset, bleu_kind=f"nltk_sentence_bleu{max_n}_vs_test_set_method1")
-    out["self_bleu"] = 100.0 * self_bleu(samples, max_n) if len(samples) >= 2 else 0.0
+        if per_sample is not None:
+            per_sample["bleu"] = 100.0 * np.asarray(testset_scores, dtype=float)
+    self_scores = self_bleu_scores(samples, max_n) if len(samples) >= 2 else []
+    out["self_bleu"] = 100.0 * (math.fsum(self_scores) / len(self_scores)) if self_scores else 0.0  # = 100 * self_bleu
+    if per_sample is not None and self_scores:
+        per_sample["self_bleu"] = 100.0 * np.asarray(self_scores, dtype=float)
     for n in orders:
         out[f"dist_{n}"] = 100.0 * distinct_n(samples, n)
     for n in orders:

@@ -1,7 +1,8 @@
 """Reporting: runs' metrics.json -> tables, the paper's tables, plots, studies.
 
-  tables.py        the comparison tables (unconditional, conditional), seeds aggregated
+  tables.py        the comparison tables (unconditional, conditional, factors), seeds aggregated, the truth's rows
   paper_tables.py  the paper's tables 1, 2, 4, 5, 8, 9 beside the paper's numbers (CSV, Markdown, LaTeX)
   plots.py         per-task figures
   depth_study.py   the depth study's table and figure
+  claims.py        the paper's claims (config/claims.yaml) decided with bootstrap intervals; the claims table
 """

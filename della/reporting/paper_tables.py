@@ -98,6 +98,8 @@ def load_run_metrics(metric_files) -> pd.DataFrame:
         row["pretrained"] = bool((m.get("model_config") or {}).get("pretrained"))
         row.update({k: v for k, v in m.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in row})
+        # below_<convention>: 1 when the figure is below the truth (a twin's excess interval below 0)
+        row.update({k: v for k, v in tables._scalars(m).items() if k.startswith("below_")})
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["task", "recipe", "model", "seed", "synthetic", "pretrained"])
 
@@ -152,6 +154,7 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
     title, paper_tasks, columns = TABLES[table]
     recipes = paper.recipes(table)
     keys = [c.key for c in columns] + [c.principled for c in columns if c.principled]
+    keys += [f"below_{convention}" for convention in tables.BOUNDED.values()]
     agg = aggregate_seeds(runs[runs.recipe.isin(recipes)] if not runs.empty else runs, keys)
     want_conditional = table in (2, 9)
     extra_tasks = [t for t in dict.fromkeys(agg.task) if t not in paper_tasks
@@ -167,7 +170,7 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
                 rows.append((task, recipe))
     records, display = [], []
     stats = agg.set_index(["task", "recipe"]) if len(agg) else None
-    dagger = nc = False
+    dagger = nc = below = False
     for task, recipe in rows:
         have = stats is not None and (task, recipe) in stats.index
         run = stats.loc[(task, recipe)] if have else None
@@ -187,6 +190,9 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
             rec[col.label + "_paper_confidence"] = conf
             rec[col.label + "_comparable"] = comparable
             cells[col.label] = _fmt(ours, std)
+            if have and tables.below_truth(run, col.key):
+                cells[col.label] += f" {tables.BELOW_MARK}"
+                below = True
             if value is None:
                 cells[col.label + " (paper)"] = "–"
             elif not comparable:
@@ -202,6 +208,9 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
                 pstd = run.get(col.principled + "_std") if p is not None else None
                 rec[col.label + "*"] = p
                 cells[col.label + "*"] = _fmt(p, pstd)
+                if have and tables.below_truth(run, col.principled):
+                    cells[col.label + "*"] += f" {tables.BELOW_MARK}"
+                    below = True
         records.append(rec)
         display.append(cells)
     frame = pd.DataFrame(records)
@@ -233,6 +242,10 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
     if nc:
         notes.append("n/c: not comparable — a synthetic twin of the task, or (PPL) a model with its own "
                      "tokenizer instead of pretrained GPT-2's BPE.")
+    if below:
+        notes.append(tables.BELOW_NOTE)
+    if any(c.likelihood for c in columns):  # the truth of each twin: the floor of the PPL columns
+        notes += [note for task in tasks if (note := truth_note(task, runs))]
     notes += [note for task in tasks if (note := tables.data_note(task, infos.get(task)))]
     if frame.empty or not frame.n_seeds.any():
         notes.append("No run of this table's recipes on its tasks in this config: paper numbers only.")
@@ -241,13 +254,26 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
     return {"title": f"Table {table}: {title}", "frame": frame, "cells": shown, "bold": bold_mask, "notes": notes}
 
 
+def truth_note(task: str, runs: pd.DataFrame) -> str | None:
+    """The twin's ``H(X)`` line: the truth's PPL (both conventions) and nats per sentence on the
+    scored sentences, the floor of every likelihood cell (the runs' ``true_*``); None off twins."""
+    if runs.empty or "true_nll" not in runs:
+        return None
+    truth = runs[(runs.task == task) & runs.true_nll.notna()]
+    if truth.empty:
+        return None
+    return (f"H(X) of the {task} twin (the truth on the scored sentences, the floor of every likelihood): "
+            f"PPL {truth.true_ppl_paper.mean():.2f}, PPL* {truth.true_ppl.mean():.2f}, "
+            f"{truth.true_nll.mean():.2f} nats per sentence.")
+
+
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
 
 
 def _tex(text: str) -> str:
     out = "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(text))
-    return (out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("–", "--")
+    return (out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$").replace("–", "--")
             .replace("*", r"$^*$"))
 
 

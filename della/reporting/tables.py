@@ -4,13 +4,21 @@
   AU, BLEU, Self-BLEU, Dist, JS (MAUVE when its local model was configured; no CND column: its
   definition could not be established, CONVENTIONS.md).
 * ``conditional.{csv,md}`` — paper tables 2 and 9 (CNN/DM, WritingPrompts, Quora): BLEU, ROUGE-1/2/L,
-  (BERTScore), Self-BLEU, Dist, JS, KL, AU.
+  (BERTScore), Self-BLEU, Dist, JS, KL, AU, and PPL* (the true bound, no paper number).
+* ``factors.{csv,md}`` — synthetic twins: the nats of each generating factor in z (I(F_k; z), a
+  logistic probe's lower bound, della/evaluation/probes.py), accuracy and its chance level, with
+  the same probe on each model at initialisation as a control row (``<recipe> @ init``).
 
 The CSV holds every scalar of every run's metrics.json over the seeds of the run as ``<key>_mean``
 and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``, and a
 ``paper_<column>`` beside each column the paper reports; the Markdown shows ``mean ± std (paper)``.
-On synthetic twins a reference row ``H(factors)`` gives the entropy of the generating factors in
-its KL column (``info.json``): the (joint, layer-sum) KL of a model whose z encodes exactly the factors.
+On synthetic twins two reference rows give what the generator makes exact (``info.json``, the
+runs' ``true_*``): ``H(factors)`` in the KL and I(F;z) columns — the (joint, layer-sum) KL of a
+model whose z encodes exactly the factors, and the most a z can carry about them — and ``H(X)``
+(H(target | source) for conditional twins) in the PPL and -ELBO columns: the truth's own PPL and
+nats per sentence on the scored sentences, the floor of every likelihood. A PPL or -ELBO cell
+marked ``‡`` is below it: in every seed the 95% interval of the run's excess over the truth
+(della/evaluation/evaluate.py ``truth_figures``) lies below 0, so that figure is not a bound.
 Conventions (stated again in the Markdown): every cell beside a paper number is computed the paper's way
 (CONVENTIONS.md): PPL as the official calc_iwnll (latent terms averaged over layers, per word + <s> + </s>);
 -ELBO and KL in nats per sentence, layer means; AU at delta 0.2 with the lower layers sampled, mean over
@@ -38,7 +46,8 @@ UNCONDITIONAL_COLUMNS = {
     "KL": ("kl_paper", "kl"),
     "MI": ("mi", "mi"),
     "AU": ("au_paper@0.2", "au"),
-    "Probe": ("probe_accuracy", "probe_accuracy"),  # synthetic twins only: mean factor-probe accuracy
+    # synthetic twins only: nats of the generating factors in z (sum over factors of a probe's lower bound)
+    "I(F;z)": ("factor_info_nats", "factor_info"),
     "BLEU": ("bleu", "bleu"),
     "MAUVE": ("mauve", "mauve"),
     "SB": ("self_bleu", "self_bleu"),
@@ -56,23 +65,35 @@ CONDITIONAL_COLUMNS = {
     "JS": ("js_max_1", "js"),
     "KL": ("kl_paper", "kl"),
     "AU": ("au_paper@0.2", "au"),
+    "I(F;z)": ("factor_info_nats", "factor_info"),
+    "PPL*": ("ppl", "ppl_bound"),  # the paper reports none: the true bound (layer sums, scored tokens)
 }
+# the likelihood cells that the truth bounds: table key -> the run's excess convention (metrics.json ``excess``)
+BOUNDED = {"ppl_paper": "ppl_paper", "ppl": "ppl", "neg_elbo_paper": "neg_elbo_paper", "neg_elbo": "neg_elbo"}
+BELOW_MARK = "‡"
+BELOW_NOTE = (f"{BELOW_MARK} below the data's entropy: in every seed the 95% interval of the excess over the truth "
+              "(log p_true(x) - log p_model(x) per scored sentence) lies below 0, so this figure is not a bound.")
 # our recipe name -> the paper's model names to look up, first match wins
 PAPER_ALIASES = {"lm": ["gpt2"]}
 
 
 KEYS = ("task", "recipe", "model", "seed", "synthetic")
 REFERENCE_RECIPE = "H(factors)"
+TRUTH_RECIPE = "H(X)"
 
 
 def _scalars(metrics: dict) -> dict:
     out = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    probe = metrics.get("factor_probe") or {}
-    if probe:  # per factor, and the mean over factors (chance: the majority-class rate)
-        for factor, figures in probe.items():
-            out[f"probe_{factor}"] = figures["accuracy"]
-        out["probe_accuracy"] = sum(f["accuracy"] for f in probe.values()) / len(probe)
-        out["probe_chance"] = sum(f.get("chance", f.get("majority", float("nan"))) for f in probe.values()) / len(probe)
+    for suffix in ("", "_init"):  # the factor probe, per factor (della/evaluation/probes.py)
+        for factor, figures in (metrics.get(f"factor_information{suffix}") or {}).items():
+            out[f"factor_info{suffix}.{factor}"] = figures["info_nats"]
+            out[f"probe_accuracy{suffix}.{factor}"] = figures["accuracy"]
+            out[f"probe_chance{suffix}.{factor}"] = figures["chance"]
+    for convention, figures in (metrics.get("excess") or {}).items():  # nats over the truth, and its interval
+        out[f"excess_{convention}"] = figures["nats"]
+        out[f"excess_{convention}_hi"] = figures["hi"]
+        # 1 when this seed's whole interval is below the truth (a mean over seeds of 1: every seed)
+        out[f"below_{convention}"] = float(figures["hi"] < 0)
     return out
 
 
@@ -115,16 +136,26 @@ def load_infos(info_files) -> dict[str, dict]:
     return infos
 
 
-def reference_rows(infos: dict[str, dict]) -> pd.DataFrame:
-    """``H(factors)`` rows from the twins' info.json (``factor_entropy_nats``); none for real data."""
+def reference_rows(infos: dict[str, dict], runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The twins' reference rows (none for real data): ``H(factors)`` from info.json
+    (``factor_entropy_nats``) in the KL and I(F;z) columns, and ``H(X)``: the truth's figures on the
+    scored sentences (the runs' ``true_nll``, ``true_ppl``, ``true_ppl_paper``: the same for every run
+    of a task with the task's tokenizer; their mean otherwise) in the PPL and -ELBO columns."""
     rows = []
     for task, info in infos.items():
         if info.get("factor_entropy_nats") is not None:
-            rows.append({"task": task, "recipe": REFERENCE_RECIPE,
-                         "model": "reference", "kl_mean": float(info["factor_entropy_nats"]),
+            h = float(info["factor_entropy_nats"])
+            rows.append({"task": task, "recipe": REFERENCE_RECIPE, "model": "reference", "kl_mean": h,
                          # the KL column shows kl_paper; H is the joint (layer-sum) KL of a z that encodes the factors
-                         "kl_paper_mean": float(info["factor_entropy_nats"]), "n_seeds": 0,
-                         "synthetic": True})
+                         "kl_paper_mean": h, "factor_info_nats_mean": h, "n_seeds": 0, "synthetic": True})
+        truth = runs[runs.task == task] if runs is not None and "true_nll_mean" in runs else None
+        if info.get("text_entropy_nats") is not None and truth is not None and truth["true_nll_mean"].notna().any():
+            nll = float(truth["true_nll_mean"].mean())
+            rows.append({"task": task, "recipe": TRUTH_RECIPE, "model": "reference",
+                         "ppl_paper_mean": float(truth["true_ppl_paper_mean"].mean()),
+                         "ppl_mean": float(truth["true_ppl_mean"].mean()), "neg_elbo_paper_mean": nll,
+                         "neg_elbo_mean": nll, "text_entropy_nats_mean": float(info["text_entropy_nats"]),
+                         "n_seeds": 0, "synthetic": True})
     return pd.DataFrame(rows)
 
 
@@ -172,11 +203,20 @@ def data_note(task: str, info: dict | None) -> str | None:
 
 
 def format_cell(row, key: str) -> str:
-    """``mean ± std`` of ``key`` in an aggregated row (just the mean with one seed)."""
+    """``mean ± std`` of ``key`` in an aggregated row (just the mean with one seed), with ``‡`` when
+    the figure is below the truth in every seed (``BOUNDED``)."""
     mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
     if mean is None or pd.isna(mean):
         return "–"
-    return f"{mean:.2f}" if std is None or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
+    cell = f"{mean:.2f}" if std is None or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
+    return cell + f" {BELOW_MARK}" if below_truth(row, key) else cell
+
+
+def below_truth(row, key: str) -> bool:
+    """Whether ``key``'s figure is below the truth in every seed of the row (a likelihood that is
+    not a bound); False for figures the truth does not bound or runs without a truth."""
+    below = row.get(f"below_{BOUNDED[key]}_mean") if key in BOUNDED else None
+    return below is not None and not pd.isna(below) and below == 1.0
 
 
 def paper_value(paper: pd.DataFrame, task: str, recipe: str, metric: str):
@@ -214,9 +254,11 @@ def build_table(runs: pd.DataFrame, paper: pd.DataFrame, tasks, columns) -> tupl
 def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(metric_files)
+    seed_runs = load_seed_runs(metric_files)
+    runs = aggregate_seeds(seed_runs)
     infos = load_infos(info_files)
-    references = reference_rows(infos)
+    write_factor_table(seed_runs, infos, out_dir)
+    references = reference_rows(infos, runs)
     if len(references):  # only for tasks that have runs
         runs = pd.concat([runs, references[references.task.isin(runs.task)]], ignore_index=True)
     paper = pd.read_csv(paper_csv)
@@ -233,5 +275,87 @@ def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
         # which data each task was: a stand-in data set, a split that stood in for a missing one, caps
         data = [line for task in tasks if task in set(table.task) and (line := data_note(task, infos.get(task)))]
         data_md = ("\n\nData:\n\n" + "\n".join(f"- {line}" for line in data)) if data else ""
+        if BELOW_MARK in body:
+            data_md = f"\n\n{BELOW_NOTE}" + data_md
         atomic_write_text(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}{data_md}\n")
         atomic_write_text(out_dir / f"{kind}.csv", table.to_csv(index=False))
+
+
+def write_factor_table(seed_runs: pd.DataFrame, infos: dict[str, dict], out_dir: Path) -> None:
+    """``factors.{md,csv}``: per synthetic task, each latent run's I(F_k; z) per generating factor
+    (a logistic probe's lower bound, nats; della/evaluation/probes.py) and their sum, beside H(F_k),
+    with the probe's accuracy and chance level, and under each run the same probe on the model at
+    initialisation (``<recipe> @ init``): the control an encoder that learned nothing gives."""
+    rows = []
+    probed = seed_runs[seed_runs.columns[seed_runs.columns.str.startswith("factor_info.")]].notna().any(axis=1)
+    for (task, recipe), group in seed_runs[probed].groupby(["task", "recipe"], sort=True):
+        factors = (infos.get(task) or {}).get("factors") or {}
+        for suffix, name in (("", recipe), ("_init", f"{recipe} @ init")):
+            for factor, spec in factors.items():
+                values = group[f"factor_info{suffix}.{factor}"]
+                rows.append({"task": task, "recipe": name, "factor": factor, "in_source": spec["in_source"],
+                             "entropy_nats": spec["entropy_nats"], "info_nats_mean": values.mean(),
+                             "info_nats_std": values.std(ddof=1), "n_seeds": len(values),
+                             "accuracy_mean": group[f"probe_accuracy{suffix}.{factor}"].mean(),
+                             "chance_mean": group[f"probe_chance{suffix}.{factor}"].mean()})
+    table = pd.DataFrame(rows, columns=["task", "recipe", "factor", "in_source", "entropy_nats", "info_nats_mean",
+                                        "info_nats_std", "n_seeds", "accuracy_mean", "chance_mean"])
+    atomic_write_text(out_dir / "factors.csv", table.to_csv(index=False))
+    lines = ["# Generating factors in the latent (synthetic twins)", "",
+             "I(F;z): nats of each generating factor carried by z ~ q(z|x), a lower bound H(F) - CE from a "
+             "multinomial logistic probe (scikit-learn, L2 chosen by cross-validated log-loss) fitted on one half "
+             "of the probe sentences (generated, never trained on) and scored on the other (each half in turn); "
+             "mean ± std over seeds. `total`: the sum over the factors a latent must carry (conditional twins: "
+             "those absent from the source), itself a lower bound on I(F;z) for independent factors. acc: the "
+             "probe's accuracy (chance: always guessing the training half's most frequent value). "
+             "`<recipe> @ init`: the same probe on the model at initialisation (control)."]
+    for task, sub in table.groupby("task", sort=False):
+        factors = list(dict.fromkeys(sub.factor))
+        latent = [f for f in factors if not sub[sub.factor == f].in_source.iloc[0]]
+        entropy = sub.drop_duplicates("factor").set_index("factor").entropy_nats
+        lines += ["", f"## {task}", "",
+                  "| recipe | total | " + " | ".join(f"{f}{'' if f in latent else ' (source)'}" for f in factors) + " |",
+                  "|---|---|" + "---|" * len(factors),
+                  f"| H(F) | {entropy[latent].sum():.2f} | " + " | ".join(f"{entropy[f]:.2f}" for f in factors) + " |"]
+        for recipe, rows_of in sub.groupby("recipe", sort=False):
+            by = rows_of.set_index("factor")
+            total = by.loc[latent, "info_nats_mean"].sum()
+            cells = [f"{by.info_nats_mean[f]:.2f} (acc {by.accuracy_mean[f]:.2f}, chance {by.chance_mean[f]:.2f})"
+                     for f in factors]
+            lines.append(f"| {recipe} | {total:.2f} | " + " | ".join(cells) + " |")
+    if not len(table):
+        lines += ["", "_no run of a latent model on a synthetic twin_"]
+    atomic_write_text(out_dir / "factors.md", "\n".join(lines) + "\n")
+
+
+STUDY_COLUMNS = {  # the claims study's runs (workflow/rules/claims.smk): every figure a claim is about
+    "PPL": "ppl_paper", "PPL*": "ppl", "-ELBO": "neg_elbo_paper", "-ELBO*": "neg_elbo", "KL": "kl_paper",
+    "KL*": "kl", "MI": "mi_sampled", "AU": "au_paper@0.2", "I(F;z)": "factor_info_nats",
+    "I(F;z) @ init": "factor_info_nats_init", "excess": "excess_ppl", "BLEU": "bleu", "SB": "self_bleu",
+}
+
+
+def write_study_results(metric_files, out_md, out_csv, *, info_file=None, recipe_names=None) -> None:
+    """The claims study's runs, mean ± std over seeds, under the claims' recipe names
+    (``recipe_names``: run recipe -> claims recipe), with the twin's reference rows."""
+    seed_runs = load_seed_runs(metric_files)
+    seed_runs["recipe"] = seed_runs["recipe"].map(lambda r: (recipe_names or {}).get(r, r))
+    runs = aggregate_seeds(seed_runs)
+    infos = load_infos([info_file] if info_file else [])
+    references = reference_rows(infos, runs)
+    if len(references):
+        runs = pd.concat([references, runs], ignore_index=True)
+    shown = {label: key for label, key in STUDY_COLUMNS.items() if f"{key}_mean" in runs}
+    lines = ["| task | recipe | seeds | " + " | ".join(shown) + " |", "|---|---|---|" + "---|" * len(shown)]
+    for _, row in runs.iterrows():
+        lines.append(f"| {row.task} | {row.recipe} | {int(row.n_seeds)} | "
+                     + " | ".join(format_cell(row, key) for key in shown.values()) + " |")
+    notes = ("PPL / -ELBO / KL: the official code's conventions (layer means; PPL per word + <s> + </s>); "
+             "PPL* / -ELBO* / KL*: layer sums (PPL* per scored token: the true bound); MI: sampled first term; "
+             "AU at 0.2 (official calc_au); I(F;z): nats of the generating factors in z (factors.md); excess: nats "
+             "per sentence above the truth (the bound). Reference rows: H(X) (the truth's own figures on the "
+             "scored sentences) and H(factors).")
+    if any(below_truth(row, key) for _, row in runs.iterrows() for key in shown.values()):
+        notes += " " + BELOW_NOTE
+    atomic_write_text(out_md, "# The claims study's runs\n\n" + notes + "\n\n" + "\n".join(lines) + "\n")
+    atomic_write_text(out_csv, runs.to_csv(index=False))

@@ -8,13 +8,15 @@ matches (``resume_state``), else it moves it aside (``checkpoint.stale-<hash>.pt
 may be hours of training under other settings), says why, and training starts afresh.
 
 ``model.pt`` (the finished run: weights plus the configs that rebuild the model without any
-pretrained checkpoint) is read back by ``load_trained``.
+pretrained checkpoint) is read back by ``load_trained``; ``initial_model`` rebuilds the same model as it
+was before its first step (the factor probe's control, della/evaluation/probes.py).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import random
 from pathlib import Path
 
 import torch
@@ -86,3 +88,20 @@ def load_trained(model_path: Path, device=None):
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model, state
+
+
+def seed_everything(seed: int) -> None:
+    """The RNG state a run starts from (training.loop seeds it right before building the model)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def initial_model(state: dict, seed: int, device=None):
+    """The model of ``model.pt``'s run as training built it, before its first step: the same seed,
+    config and build (``build_model_config`` gives back the saved ``model_config``; a pretrained
+    backbone is loaded again from ``model_config["pretrained"]``, as training did)."""
+    device = device or pick_device()
+    seed_everything(seed)
+    model = build_model(state["model_name"], ModelConfig(**state["model_config"])).to(device)
+    model.eval()
+    return model

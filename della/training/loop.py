@@ -40,7 +40,7 @@ from della.io import atomic_torch_save, write_json
 from della.models.backbone import build_model_config
 from della.models.pretrained import format_initialisation, pretrained_configs
 from della.models.registry import build_model
-from della.training.checkpoints import resume_state, run_fingerprint
+from della.training.checkpoints import resume_state, run_fingerprint, seed_everything
 from della.training.distributed import (bf16_supported, check_ranks_agree, process_device, run_processes,
                                         sum_across_processes)
 from della.training.objectives import ObjectiveConfig, beta_at, training_loss
@@ -70,11 +70,6 @@ VALID_METRICS = ("elbo", "nll")
 
 class TrainingDiverged(RuntimeError):
     pass
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig, train_cfg: dict, tokenizer,
@@ -158,7 +153,7 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     device = process_device(rank, world, local_rank)
-    seed_everything(seed)
+    seed_everything(seed)  # the initial weights: checkpoints.initial_model rebuilds them the same way
     model_cfg = build_model_config(job["model_kwargs"], tokenizer)
     model = build_model(model_name, model_cfg).to(device)
     if rank == 0:  # which tensors came from a checkpoint and which are "newly initialised" (della/models/pretrained.py)

@@ -9,7 +9,7 @@ import yaml
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
-from della.config import (TASK_NAMES, ConfigError, check_paths, load_workflow_config,  # noqa: E402
+from della.config import (TASK_NAMES, ConfigError, check_claims, check_paths, load_workflow_config,  # noqa: E402
                           resolve_run, runs_of, validate_config)
 from della.config import run_spec as config_run_spec, train_spec as config_train_spec  # noqa: E402
 from della.paths import resolve_path  # noqa: E402
@@ -22,6 +22,8 @@ try:
     # `snakemake download --config data_root=PATH` creates data_root, so it need not exist yet
     # (the targets are not known while the Snakefile is parsed: read them from the command line)
     check_paths(_loaded, REPO, data_root_created="download" in sys.argv[1:])
+    # the claims file (config/claims.yaml) and, when its target is asked for, the claims study's data
+    check_claims(_loaded, REPO, study_requested="study_claims" in sys.argv[1:])
 except ConfigError as err:  # the message first on the console, without a traceback
     print(f"DELLA-Bench config error: {err}", file=sys.stderr)
     sys.exit(1)
@@ -90,4 +92,4 @@ def task_data_files(task):
 RUN_DIR = R + "/runs/{task}/{recipe}/seed{seed}"
 METRICS = [RUN_DIR.format(task=task, recipe=recipe, seed=seed) + "/metrics.json"
            for task, recipe in runs_of(config) for seed in SEEDS]
-TABLES = expand(R + "/tables/{kind}.{ext}", kind=["unconditional", "conditional"], ext=["csv", "md"])
+TABLES = expand(R + "/tables/{kind}.{ext}", kind=["unconditional", "conditional", "factors"], ext=["csv", "md"])

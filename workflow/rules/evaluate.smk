@@ -12,11 +12,13 @@ rule evaluate:
         tokenizer=R + "/data/{task}/tokenizer.json",
         train_job_metrics=RUN_DIR + "/train_job_evaluation/metrics.json",
         train_job_samples=RUN_DIR + "/train_job_evaluation/samples.jsonl",
+        train_job_per_sentence=RUN_DIR + "/train_job_evaluation/per_sentence.csv.gz",
         train_job_timing=RUN_DIR + "/train_job_evaluation/eval_timing.json",
         train_job_stamp=RUN_DIR + "/train_job_evaluation/stamp.json",
     output:
         metrics=RUN_DIR + "/metrics.json",
         samples=RUN_DIR + "/samples.jsonl",
+        per_sentence=RUN_DIR + "/per_sentence.csv.gz",  # every scored / probe sentence and output (claims)
         timing=RUN_DIR + "/eval_timing.json",
     params:
         run=lambda wc: run_spec(wc.recipe),

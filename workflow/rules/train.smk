@@ -18,6 +18,7 @@ rule train:
         timing=RUN_DIR + "/train_timing.json",
         eval_metrics=RUN_DIR + "/train_job_evaluation/metrics.json",
         eval_samples=RUN_DIR + "/train_job_evaluation/samples.jsonl",
+        eval_per_sentence=RUN_DIR + "/train_job_evaluation/per_sentence.csv.gz",
         eval_timing=RUN_DIR + "/train_job_evaluation/eval_timing.json",
         eval_stamp=RUN_DIR + "/train_job_evaluation/stamp.json",
     params:

@@ -26,7 +26,7 @@ stamp = evaluation_stamp(run, snakemake.params.code,  # noqa: F821
                          model=inp.model, test=inp.test, info=inp.info, tokenizer=inp.tokenizer)
 done_in_train = json.loads(Path(inp.train_job_stamp).read_text())
 if done_in_train == stamp:
-    for name in ("metrics", "samples", "timing"):
+    for name in ("metrics", "samples", "per_sentence", "timing"):
         shutil.copyfile(inp[f"train_job_{name}"], out[name])
     print(f"copied the evaluation made by the train job ({Path(inp.train_job_stamp).parent}): same settings, "
           "code and inputs")
@@ -41,6 +41,7 @@ else:
         tokenizer=TextTokenizer.load(run.get("tokenizer") or inp.tokenizer),  # the recipe's own first
         task=snakemake.wildcards.task, recipe=snakemake.wildcards.recipe, run=run,  # noqa: F821
         seed=int(snakemake.wildcards.seed), threads=snakemake.threads,  # noqa: F821
-        metrics_path=out.metrics, samples_path=out.samples, timing_path=out.timing)
+        metrics_path=out.metrics, samples_path=out.samples, timing_path=out.timing,
+        per_sentence_path=out.per_sentence)
     print(json.dumps(result, indent=2))
 print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process

@@ -50,7 +50,8 @@ eval_run = run_spec(snakemake.config, wc.recipe)  # noqa: F821
 eval_code = run_code_hash(REPO, "workflow/scripts/evaluate.py", get_model_class(run["model"]))
 evaluate_saved_run(model_path=out.model, test_path=inp.test, info_path=inp.info, tokenizer=tokenizer,
                    task=wc.task, recipe=wc.recipe, run=eval_run, seed=int(wc.seed), threads=snakemake.threads,  # noqa: F821
-                   metrics_path=out.eval_metrics, samples_path=out.eval_samples, timing_path=out.eval_timing)
+                   metrics_path=out.eval_metrics, samples_path=out.eval_samples, timing_path=out.eval_timing,
+                   per_sentence_path=out.eval_per_sentence)
 stamp = evaluation_stamp(eval_run, eval_code, model=out.model, test=inp.test, info=inp.info,
                          tokenizer=inp.tokenizer)
 Path(out.eval_stamp).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
