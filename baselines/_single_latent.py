@@ -3,7 +3,7 @@
 Not a model: nothing here registers itself (the registry imports every module of ``baselines/``).
 
 ``SingleLatentVAE`` is a VAE with ONE Gaussian latent ``z`` of ``d = cfg.latent_size`` dimensions
-(``L = 1`` group in della/vae.py's terms) and a GPT-2 decoder (``GPT2Backbone``, causal, LM head
+(``L = 1`` group in della/models/vae.py's terms) and a GPT-2 decoder (``GPT2Backbone``, causal, LM head
 tied to the input embeddings as in GPT-2 and ``baselines/lm.py``). A subclass only says how z
 reaches the decoder, by overriding any of three hooks:
 
@@ -41,10 +41,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from della.backbone import GPT2Backbone, KVCache, ModelConfig
-from della.batch import Batch, TensorRecord
-from della.vae import (GaussianHead, LatentModel, LatentSample, gaussian_log_density, reparameterize,
-                       scored_token_log_likelihood)
+from della.data.batching import Batch, TensorRecord
+from della.models.backbone import GPT2Backbone, KVCache, ModelConfig
+from della.models.options import Option
+from della.models.vae import (GaussianHead, LatentModel, LatentSample, gaussian_log_density, reparameterize,
+                              scored_token_log_likelihood)
 
 
 INIT_STD = 0.02  # GPT-2's initializer_range
@@ -94,6 +95,10 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
 # ----------------------------------------------------------------------------------------------
 # The memory slot (memory, optimus)
 # ----------------------------------------------------------------------------------------------
+MEMORY_KV_OPTION = Option(str, "shared", "the memory slot's key and value: one vector for both (Optimus), or "
+                          "`separate` maps", choices=("shared", "separate"))
+
+
 class LatentMemory(nn.Module):
     """z as one extra key/value position in every layer (Optimus' "latent as GPT memory").
 
@@ -134,6 +139,10 @@ class SingleLatentVAE(LatentModel):
 
     #: extra key/value positions the model puts in front of the text (1 with a ``LatentMemory``)
     memory_slots: ClassVar[int] = 0
+    OPTIONS: ClassVar[dict] = {
+        "bn": Option(bool, False, "batch-normalised posterior means (BN-VAE, Zhu et al. 2020)"),
+        "bn_gamma": Option(float, 0.5, "BN-VAE's fixed scale gamma of the normalised means"),
+    }
 
     def __init__(self, cfg: ModelConfig, feature_size: int | None = None):
         super().__init__(cfg, n_groups=1)
@@ -142,16 +151,16 @@ class SingleLatentVAE(LatentModel):
         self.lm_head = nn.Linear(self.n_embd, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.backbone.transformer.wte.weight  # GPT-2 ties its output projection
         feature_size = feature_size or self.n_embd
-        self.posterior_head = GaussianHead(feature_size, cfg.latent_size, batch_norm=bool(cfg.options.get("bn")),
-                                           bn_gamma=float(cfg.options.get("bn_gamma", 0.5)))
+        self.posterior_head = GaussianHead(feature_size, cfg.latent_size, batch_norm=self.options["bn"],
+                                           bn_gamma=float(self.options["bn_gamma"]))
         self.prior_head = GaussianHead(feature_size, cfg.latent_size)  # conditional tasks only
         self.latent_memory: LatentMemory | None = None
 
     def make_memory(self) -> LatentMemory:
-        """A ``LatentMemory`` sized for this decoder (``cfg.options["memory_kv"]``: shared | separate)."""
+        """A ``LatentMemory`` sized for this decoder (option ``memory_kv``: shared | separate)."""
         config = self.backbone.config
         return LatentMemory(self.cfg.latent_size, config.n_layer, config.n_embd, config.n_head,
-                            kv=self.cfg.options.get("memory_kv", "shared"))
+                            kv=self.options["memory_kv"])
 
     # -- injection hooks (subclasses override) -------------------------------------------------
     def latent_embedding(self, z: torch.Tensor) -> torch.Tensor | None:
@@ -178,7 +187,7 @@ class SingleLatentVAE(LatentModel):
     def encoder_inputs(self, batch: Batch):
         """What the encoder reads: ``(ids, mask, source ids, source mask)`` (the last two None on
         unconditional data). Default: the decoder's own ids; Optimus with a pretrained BERT reads
-        the batch's ``encoder_*`` ids (della/batch.py)."""
+        the batch's ``encoder_*`` ids (della/data/batching.py)."""
         return batch.input_ids, batch.attention_mask, batch.source_ids, batch.source_mask
 
     def encode(self, batch: Batch) -> GaussianEncoding:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from torch import nn
 
 from baselines._single_latent import INIT_STD, SingleLatentVAE, gpt2_init_
-from della.backbone import ModelConfig
-from della.registry import register_model
+from della.models.backbone import ModelConfig
+from della.models.registry import register_model
 
 
 @register_model("embed")

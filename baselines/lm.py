@@ -1,15 +1,15 @@
 """``lm``: the decoder alone, no latent (the paper's GPT-2 rows).
 
 For the conditional tasks the source is a prefix of the decoder input and only the target is
-scored (della/batch.py), so this is p(y | source) with the same backbone every other model uses.
+scored (della/data/batching.py), so this is p(y | source) with the same backbone every other model uses.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from della.backbone import GPT2Backbone, ModelConfig
-from della.registry import register_model
-from della.vae import TextModel, scored_token_log_likelihood
+from della.models.backbone import GPT2Backbone, ModelConfig
+from della.models.registry import register_model
+from della.models.vae import TextModel, scored_token_log_likelihood
 
 
 @register_model("lm")

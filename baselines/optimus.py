@@ -8,7 +8,7 @@ plays [CLS]). ``cfg.options["encoder_pretrained"]`` (a local folder or hub name)
 AND its tokenizer, as Optimus does (``BertTokenizer`` for the encoder, ``GPT2Tokenizer`` for the
 decoder): the encoder then reads BERT WordPieces (``[CLS] x [SEP]``; conditional tasks ``[CLS] s
 [SEP] y [SEP]`` for the posterior and ``[CLS] s [SEP]`` for the prior), carried by each batch next
-to the decoder's ids (della/batch.py ``encoder_ids``), so BERT's word embeddings keep their meaning.
+to the decoder's ids (della/data/batching.py ``encoder_ids``), so BERT's word embeddings keep their meaning.
 
 Decoder: GPT-2 receiving z through both of Optimus' paths, each with its own map (no bias):
   * embedding: ``e_t = wte(x_t) + wpe(t) + W_e z``  (``W_e: d -> H``);
@@ -18,7 +18,7 @@ Unlike Optimus' code the text positions are not shifted by the memory slot (posi
 
 Recipe (Optimus' training): β = 0 for the first half of training, linear to 1 over the next
 quarter, then 1; per-dimension free bits λ = 0.5 (dimensions whose batch-mean KL ≤ λ are left
-out of the KL term). The schedules live in della/objectives.py.
+out of the KL term). The schedules live in della/training/objectives.py.
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from baselines._single_latent import INIT_STD, SingleLatentVAE, gpt2_init_
-from della.backbone import ModelConfig
-from della.pretrained import load_pretrained
-from della.registry import register_model
+from baselines._single_latent import INIT_STD, MEMORY_KV_OPTION, SingleLatentVAE, gpt2_init_
+from della.models.backbone import ModelConfig
+from della.models.options import Option
+from della.models.pretrained import load_pretrained
+from della.models.registry import register_model
 
 
 def build_bert(cfg: ModelConfig) -> BertModel:
@@ -55,6 +56,12 @@ def build_bert(cfg: ModelConfig) -> BertModel:
 class Optimus(SingleLatentVAE):
     default_recipe = {"beta_schedule": "optimus", "free_bits": 0.5, "free_bits_mode": "dimension"}
     memory_slots = 1
+    OPTIONS = {
+        "encoder_pretrained": Option(str, None, "a BERT folder or hub name: the encoder and its tokenizer "
+                                     "(Optimus' bert-base-cased); null: a small BERT of the decoder's shape",
+                                     nullable=True),
+        "memory_kv": MEMORY_KV_OPTION,
+    }
 
     def __init__(self, cfg: ModelConfig):
         encoder = build_bert(cfg)
@@ -62,10 +69,10 @@ class Optimus(SingleLatentVAE):
         self.encoder = encoder
         # a pretrained BERT reads its own WordPieces (train / evaluate build them with this tokenizer)
         self.encoder_tokenizer = None
-        if cfg.options.get("encoder_pretrained"):
+        if self.options["encoder_pretrained"]:
             from transformers import AutoTokenizer
 
-            self.encoder_tokenizer = AutoTokenizer.from_pretrained(cfg.options["encoder_pretrained"])
+            self.encoder_tokenizer = AutoTokenizer.from_pretrained(self.options["encoder_pretrained"])
         self.z_to_embedding = gpt2_init_(nn.Linear(cfg.latent_size, self.n_embd, bias=False), output_std=INIT_STD)
         self.latent_memory = self.make_memory()
 

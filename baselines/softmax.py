@@ -11,8 +11,8 @@ from __future__ import annotations
 from torch import nn
 
 from baselines._single_latent import SingleLatentVAE, gpt2_init_
-from della.backbone import ModelConfig
-from della.registry import register_model
+from della.models.backbone import ModelConfig
+from della.models.registry import register_model
 
 
 @register_model("softmax")

@@ -4,13 +4,13 @@
 
 Prints a markdown table: tokens/s of one training step (forward + backward + AdamW) for
 
-* ``della``      della/model.py (encoder pass + posterior + fused decoder + LM head),
+* ``della``      della/models/della.py (encoder pass + posterior + fused decoder + LM head),
 * ``lm``         baselines/lm.py (our backbone, no latent),
 * ``hf-gpt2``    transformers' ``GPT2LMHeadModel`` (SDPA attention),
 
 at (a) 4 layers x 256 wide x 4 heads and (b) 6 x 384 x 6, vocab 8000, batch 32 x 40 tokens,
 dropout 0.1; the DELLA / LM ratios; the importance-weighted evaluation with K = 30 at (a)
-(della/latent_eval.py ``evaluate_latent_model``: encoder once, 30 posterior samples, 30 x B decoder
+(della/evaluation/latent.py ``evaluate_latent_model``: encoder once, 30 posterior samples, 30 x B decoder
 passes in chunks; MI off) in sentences/s; and each model's peak resident memory (``ru_maxrss`` of a fresh subprocess per model, so rows
 do not share a high-water mark). The three models' training steps are timed ALTERNATELY in one
 process, so that a busy shared CPU slows them alike and the ratios stay meaningful.
@@ -46,7 +46,7 @@ GOALS = {  # DELLA/LM ratio ceiling and DELLA tokens/s floor (official code: 1,8
 def _batch(seed: int = 0):
     import torch
 
-    from della.batch import collate
+    from della.data.batching import collate
 
     g = torch.Generator().manual_seed(seed)
     rows = torch.randint(4, VOCAB, (BATCH, LENGTH - 2), generator=g).tolist()
@@ -58,8 +58,8 @@ def _worker(shape: str, what: str, steps: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    from della.backbone import ModelConfig
-    from della.registry import build_model
+    from della.models.backbone import ModelConfig
+    from della.models.registry import build_model
 
     cfg = ModelConfig(vocab_size=VOCAB, dropout=DROPOUT, latent_size=32, **SHAPES[shape])
     batch = _batch()
@@ -85,7 +85,7 @@ def _worker(shape: str, what: str, steps: int, threads: int) -> dict:
             return loss
 
     if what == "della-iw":
-        from della.latent_eval import evaluate_latent_model
+        from della.evaluation.latent import evaluate_latent_model
 
         model.eval()
         evaluate_latent_model(model, [batch], k=30, k_chunk=10, mi=False, progress=False)  # warm-up

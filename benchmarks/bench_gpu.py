@@ -3,7 +3,7 @@
     python benchmarks/bench_gpu.py                 # GPT-2-small shape on CUDA
     python benchmarks/bench_gpu.py --tiny          # a tiny shape on the CPU (what the test suite runs)
 
-Models: ``della`` (della/model.py) and ``lm`` (baselines/lm.py) at GPT-2-small shape — 12 layers x
+Models: ``della`` (della/models/della.py) and ``lm`` (baselines/lm.py) at GPT-2-small shape — 12 layers x
 768 wide x 12 heads, vocabulary 50,257 (+4 special tokens), random weights — with the paper's batch
 (16 sentences per step; the paper accumulates 8 such steps, which does not change tokens/s) and
 sequence length (``--length``, 128 = config/paper.yaml's ``train.max_length``).
@@ -13,7 +13,7 @@ Settings:
   (PyTorch's MATH SDPA backend: softmax(QK^T/sqrt(d)) V as separate operations), plain AdamW;
 * ``bf16-sdpa-compile`` — ours at paper scale: bf16 autocast, SDPA's fused (flash / memory-efficient)
   kernels, ``torch.compile`` of the forward pass, fused AdamW (``train.precision: bf16``,
-  ``train.compile: true``; della/train.py).
+  ``train.compile: true``; della/training/loop.py).
 
 Printed per model and setting: tokens/s of a whole training step (forward, backward, AdamW), the peak
 GPU memory (``torch.cuda.max_memory_allocated``), and the model-FLOPs utilisation against
@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
-from della.backbone import ModelConfig  # noqa: E402
-from della.batch import Batch  # noqa: E402
-from della.objectives import ObjectiveConfig, training_loss  # noqa: E402
-from della.registry import build_model  # noqa: E402
+from della.data.batching import Batch  # noqa: E402
+from della.models.backbone import ModelConfig  # noqa: E402
+from della.models.registry import build_model  # noqa: E402
+from della.training.objectives import ObjectiveConfig, training_loss  # noqa: E402
 
 SMALL = dict(n_layer=12, n_embd=768, n_head=12, vocab=50257 + 4, batch=16, length=128)
 TINY = dict(n_layer=2, n_embd=64, n_head=2, vocab=1000, batch=2, length=32)

@@ -16,11 +16,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from della.latent_eval import evaluate_latent_model  # noqa: E402
-from della.registry import build_model  # noqa: E402
-from della.synthetic import generate_task  # noqa: E402
-from della.tokenizer import TextTokenizer  # noqa: E402
-from della.train import build_model_config, encode_examples, make_batches  # noqa: E402
+from della.data.batching import encode_examples, make_batches  # noqa: E402
+from della.data.synthetic import generate_task  # noqa: E402
+from della.data.tokenizer import TextTokenizer  # noqa: E402
+from della.evaluation.latent import evaluate_latent_model  # noqa: E402
+from della.models.backbone import build_model_config  # noqa: E402
+from della.models.registry import build_model  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Speed of della.metrics against NLTK (and fast-bleu when it is installed).
+"""Speed of della.evaluation.text_metrics against NLTK (and fast-bleu when it is installed).
 
     python benchmarks/bench_metrics.py [--n 10000] [--nltk-self 100] [--nltk-test 20]
 
@@ -30,12 +30,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from della.metrics import (  # noqa: E402
-    distinct_n,
-    jaccard,
-    self_bleu_scores,
-    test_set_bleu_scores,
-)
+from della.evaluation.text_metrics import (  # noqa: E402
+                                           distinct_n,
+                                           jaccard,
+                                           self_bleu_scores,
+                                           test_set_bleu_scores,
+                                           )
 
 
 def zipf_corpus(rng: np.random.Generator, n: int, vocab: int = 5000) -> list[list[str]]:
@@ -90,7 +90,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--nltk-self", type=int, default=150, help="NLTK Self-BLEU subset size (also 2x)")
-    ap.add_argument("--repeat", type=int, default=3, help="best of R timings for della.metrics")
+    ap.add_argument("--repeat", type=int, default=3, help="best of R timings for della.evaluation.text_metrics")
     ap.add_argument("--nltk-test", type=int, default=10, help="NLTK test-set BLEU: hypotheses vs all refs")
     ap.add_argument("--fast-bleu-self", type=int, default=1000, help="fast-bleu Self-BLEU subset size")
     ap.add_argument("--seed", type=int, default=0)
@@ -165,10 +165,10 @@ def main():
         v, t = best_of(R, jaccard, samples, n)
         rows.append((f"Jaccard-{n} = {v:.5f}", f"{N} ({N * (N - 1) // 2:,} pairs)", fmt(t), "–", "–", "–", "–"))
 
-    head = ("metric", "N", "della.metrics", "NLTK measured", "NLTK extrapolated to N", "fast-bleu",
+    head = ("metric", "N", "della.evaluation.text_metrics", "NLTK measured", "NLTK extrapolated to N", "fast-bleu",
             "max |ours - NLTK|")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Machine: {os.cpu_count()} CPUs (load average {load:.1f} at the end); della.metrics: best of {R}; corpus: Zipf(1) over 5,000 words, 10-30 tokens, seed {args.seed}\n")
+    print(f"Machine: {os.cpu_count()} CPUs (load average {load:.1f} at the end); della.evaluation.text_metrics: best of {R}; corpus: Zipf(1) over 5,000 words, 10-30 tokens, seed {args.seed}\n")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:

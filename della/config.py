@@ -16,12 +16,14 @@ some ``tasks``; ``model_config.backbone: bart`` selects a model's BART form (``d
 from __future__ import annotations
 
 import copy
+import difflib
 from dataclasses import dataclass, fields
 
-from della.backbone import ModelConfig
-from della.objectives import ObjectiveConfig
+from della.models.backbone import ModelConfig
+from della.models.options import OptionError, check_options, declared_options
+from della.models.registry import available_models, get_model_class
 from della.paths import is_hub_name, pretrained_location, resolve_path
-from della.registry import available_models, get_model_class
+from della.training.objectives import ObjectiveConfig
 
 TASK_NAMES = ("yelp", "yahoo", "ptb", "snli", "cnndm", "wp", "quora")
 CONDITIONAL_TASKS = ("cnndm", "wp", "quora")
@@ -47,7 +49,7 @@ BACKBONES = ("gpt2", "bart")
 def model_name_of(config: dict, recipe: str) -> str:
     """The registered model a recipe trains: its ``model``, or ``{model}-{backbone}`` when its
     ``model_config.backbone`` (or the config's ``model.backbone``) is not GPT-2 — e.g. ``model:
-    della`` + ``backbone: bart`` is ``della-bart`` (della/model.py). ``bart`` is BART already."""
+    della`` + ``backbone: bart`` is ``della-bart`` (della/models/della.py). ``bart`` is BART already."""
     definition = recipe_definition(config, recipe)
     model = definition["model"]
     backbone = _merge(config.get("model") or {}, definition.get("model_config")).get("backbone") or "gpt2"
@@ -140,13 +142,46 @@ def resolve_run(config: dict, recipe_name: str) -> RunSpec:
     if unknown:
         raise ConfigError(f"recipe {recipe_name!r}: unknown model key(s) {sorted(unknown)} "
                           f"(config 'model:' / recipes.{recipe_name}.model_config); known: {sorted(allowed)}")
-    model_kwargs.setdefault("options", {})
+    model_kwargs["options"] = recipe_options(config, recipe_name)
     if objective_cfg.bow_weight > 0:
         model_kwargs["options"]["bow"] = True
     return RunSpec(recipe=recipe_name, model=model_name, model_kwargs=model_kwargs, objective=objective_cfg,
                    train=_merge(config.get("train") or {}, recipe.get("train")),
                    evaluate=_merge(config.get("evaluate") or {}, recipe.get("evaluate")),
                    has_latent=bool(model_cls.has_latent), tokenizer=recipe.get("tokenizer"))
+
+
+def recipe_options(config: dict, recipe_name: str) -> dict:
+    """The ``model_config.options`` a recipe's model is built with: the recipe's own, each checked
+    against its model's declared options (della/models/options.py: an unknown name or a wrong type
+    is a ConfigError naming the key and the closest option), over the config-wide ``model.options``
+    that this model declares (a shared option of another model is left out, not refused)."""
+    model_cls = get_model_class(model_name_of(config, recipe_name))
+    declared = declared_options(model_cls)
+    shared = (config.get("model") or {}).get("options") or {}
+    own = ((recipe_definition(config, recipe_name).get("model_config") or {}).get("options")) or {}
+    options = {key: value for key, value in shared.items() if key in declared}
+    try:
+        check_options(model_cls, options, "model.options")
+        check_options(model_cls, own, f"recipes.{recipe_name}.model_config.options")
+    except OptionError as err:
+        raise ConfigError(f"config key {err}") from err
+    return {**options, **copy.deepcopy(own)}
+
+
+def check_shared_options(config: dict) -> None:
+    """Each config-wide ``model.options`` key must be an option of some model (a typo there would
+    otherwise be ignored by every model)."""
+    from della.models.registry import _REGISTRY, load_all
+
+    load_all()
+    every = {key for cls in _REGISTRY.values() for key in declared_options(cls)}
+    for key in (config.get("model") or {}).get("options") or {}:
+        if key not in every:
+            close = difflib.get_close_matches(key, sorted(every), n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"config key 'model.options.{key}': no model has this option{hint}; "
+                              f"options: {', '.join(sorted(every))}")
 
 
 def train_spec(config: dict, recipe: str) -> dict:
@@ -165,7 +200,7 @@ def run_spec(config: dict, recipe: str) -> dict:
 
 
 def depth_recipes(depths, reductions) -> dict:
-    """The depth study's recipes (workflow/rules/study.smk, della/depth_study.py): DELLA at each
+    """The depth study's recipes (workflow/rules/study.smk, della/reporting/depth_study.py): DELLA at each
     depth with a constant beta = 1 and no trick (no annealing, free bits or BoW), the KL reduced
     over layers by ``mean`` (official code) or ``sum`` (paper Eq. 6)."""
     return {f"della-depth{depth}-{reduction}": {
@@ -291,7 +326,12 @@ def validate_config(config: dict, schema_path) -> None:
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
     check_names(config)
+    check_shared_options(config)
     for name in sorted(set(config.get("models", [])) | set(config.get("recipes") or {})):
+        try:
+            recipe_options(config, name)
+        except ConfigError as err:
+            problems.append(str(err))
         sections = merged_recipe_sections(config, name)
         for section, value in sections.items():
             sub = {"$defs": schema["$defs"], **schema["properties"][section]}

@@ -1,7 +1,8 @@
 """What a job's result depends on, as short hashes for Snakemake params (a change reruns the job):
 
-* code: the files a job runs, found by following the ``import`` statements of its script and of its
-  model's module through the project's own packages (``della``, ``baselines``). A baseline file is
+* code: the files a job runs, found by following the ``import`` statements (absolute and relative)
+  of its script and of its model's module through the project's own packages (``della``,
+  ``baselines``). A baseline file is
   in the closure of its own model only, so editing it reruns that model's jobs, shared code reruns
   every job that imports it, and a new baseline file reruns nothing that exists.
 * data: sha256 of the upstream files of a task under ``data_root`` (cached by size and mtime, so
@@ -18,12 +19,14 @@ from pathlib import Path
 
 PACKAGES = ("della", "baselines")
 
-# the folders under data_root that a task's readers look in (della/data.py)
+# the folders under data_root that a task's readers look in (della/data/readers.py)
 TASK_FOLDERS = {"yelp": ["yelp", "yelp_sentiment"], "yahoo": ["yahoo"], "ptb": ["ptb"], "snli": ["snli"],
                 "cnndm": ["cnndm"], "wp": ["writingprompts"], "quora": ["quora"]}
 
 
-def _module_file(root: Path, module: str) -> Path | None:
+def module_file(root: Path, module: str) -> Path | None:
+    """The file of project module ``module`` under ``root`` (a package's ``__init__.py``); None for a
+    module outside the project's packages."""
     parts = module.split(".")
     if parts[0] not in PACKAGES:
         return None
@@ -47,20 +50,40 @@ def _imports_of_version(root: Path, path: Path, mtime_ns: int, size: int) -> fro
     code hash of every job, and parsing the same files for each of them made a dry run of the
     default DAG take 18 s."""
     found: set[Path] = set()
+    for name in imported_modules(root, path):
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            file = module_file(root, ".".join(parts[:i]))
+            if file is not None:
+                found.add(file)
+    return frozenset(found)
+
+
+def module_name(root: Path, path: Path) -> str:
+    """The dotted name of the module in ``path`` (``della/models/della.py`` -> ``della.models.della``)."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(root: Path, path: Path) -> list[str]:
+    """The absolute names a file imports: ``import x.y`` gives ``x.y``, ``from x.y import z`` gives
+    ``x.y`` and ``x.y.z`` (z may be a module), and relative imports (``from .embed import E``, ``from
+    .. import data``) are resolved against the file's own package, as Python does."""
+    package = module_name(root, path)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    names = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                file = _module_file(root, ".".join(parts[:i]))
-                if file is not None:
-                    found.add(file)
-    return frozenset(found)
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: drop (level - 1) trailing parts of the package
+                base_parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names]
+    return names
 
 
 def import_closure(root, *files, stop=()) -> list[str]:

@@ -133,3 +133,43 @@ def test_list_and_nested_cli_overrides_reach_the_effective_config(tmp_path):
     effective = yaml.safe_load((tmp_path / "res" / "config.effective.yaml").read_text())
     assert effective["seeds"] == [0, 1, 2]
     assert effective["train"]["epochs"] == 1 and effective["train"]["lr"] == 0.002
+
+
+@pytest.mark.parametrize("options, expected", [
+    ("{bm: true}", "'recipes.x.model_config.options.bm': model 'embed' has no option 'bm' (did you mean 'bn'?)"),
+    ("{bn: 3}", "'recipes.x.model_config.options.bn' = 3: expected bool"),
+])
+def test_a_bad_model_option_is_refused_at_start_up(options, expected):
+    """A mistyped option would train the plain model under the ablation's name (issue 20 item 4)."""
+    proc = snakemake_n("--configfile", "config/smoke.yaml", "--config",
+                       f"recipes={{x: {{model: embed, model_config: {{options: {options}}}}}}}", "models=[lm,x]")
+    assert proc.returncode != 0
+    assert "DELLA-Bench config error" in proc.stderr and expected in proc.stderr
+
+
+def test_model_options_resolve_from_the_declarations():
+    """A recipe's own options are checked and kept; a config-wide option goes only to the models that
+    declare it; the model completes the rest with its declared defaults."""
+    from della.config import recipe_options
+    from della.models.options import declared_options
+    from della.models.registry import get_model_class
+
+    config = smoke()
+    config["model"]["options"] = {"memory_kv": "separate"}
+    config["recipes"]["m"] = {"model": "memory", "model_config": {"options": {"bn": True}}}
+    assert recipe_options(config, "m") == {"memory_kv": "separate", "bn": True}
+    assert recipe_options(config, "della") == {}  # DELLA has no memory slot
+    assert declared_options(get_model_class("della"))["fusion"].default == "lowrank"
+    config["model"]["options"] = {"fuson": "add"}
+    with pytest.raises(ConfigError, match="'model.options.fuson': no model has this option \\(did you mean 'fusion'"):
+        validate_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def test_the_readme_model_options_table_is_generated_from_the_declarations():
+    from della.models.options import options_table
+    from della.models.registry import _REGISTRY, load_all
+
+    load_all()
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- model-options:start -->\n", 1)[1].split("<!-- model-options:end -->", 1)[0]
+    assert block == options_table(dict(_REGISTRY)), "README's Model options table is stale: python -m della.models.options"

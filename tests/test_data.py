@@ -1,4 +1,4 @@
-"""Tests of della.data: real-data readers (when DELLA_DATA is set), fixture
+"""Tests of della.data.readers: real-data readers (when DELLA_DATA is set), fixture
 tests of every upstream format and error case, jsonl I/O and prepare_task."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from della import data as D
-from della.data import SPLITS, TASKS, DataError, Example, load_task, prepare_task, read_jsonl, read_task, write_jsonl
+from della.data import readers as D
+from della.data.readers import SPLITS, TASKS, DataError, Example, load_task, prepare_task, read_jsonl, read_task, write_jsonl
 
 # --------------------------------------------------------------------------- #
 # Real data (DELLA_DATA=/path/to/data_root)
@@ -373,7 +373,7 @@ def test_prepare_task_bad_max_examples(tmp_path):
 def test_download_rules_offline(tmp_path):
     """The download table covers every task; tasks without a direct URL say where
     to get the data.  (No network is used here.)"""
-    from della.download import MANUAL, SOURCES, download_task
+    from della.data.download import MANUAL, SOURCES, download_task
 
     assert set(SOURCES) | set(MANUAL) == set(TASKS)
     with pytest.raises(RuntimeError, match="quora"):

@@ -1,10 +1,10 @@
-"""della/decoding.py: cache vs no cache, left padding, greedy / beam / sampling, for lm and della."""
+"""della/evaluation/decoding.py: cache vs no cache, left padding, greedy / beam / sampling, for lm and della."""
 import pytest
 import torch
 
-from della.backbone import ModelConfig
-from della.decoding import filter_logits, generate
-from della.registry import build_model
+from della.evaluation.decoding import filter_logits, generate
+from della.models.backbone import ModelConfig
+from della.models.registry import build_model
 
 EOS, PAD, BOS, SEP = 2, 0, 1, 3
 VOCAB = 40

@@ -1,15 +1,15 @@
-"""della/model.py: DELLA's latent algebra, fusion, masks, gradients, ablations, pretrained init."""
+"""della/models/della.py: DELLA's latent algebra, fusion, masks, gradients, ablations, pretrained init."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from della.backbone import ModelConfig
-from della.batch import collate
-from della.decoding import generate
-from della.model import Della, FusedQKV, LowRankFusion
-from della.registry import build_model
+from della.data.batching import collate
+from della.evaluation.decoding import generate
+from della.models.backbone import ModelConfig
+from della.models.della import Della, FusedQKV, LowRankFusion
+from della.models.registry import build_model
 
 EOS, PAD, BOS, SEP = 2, 0, 1, 3
 
@@ -192,7 +192,7 @@ def test_k_samples_in_one_pass_equal_k_single_passes():
 
 
 def test_log_likelihood_on_scored_positions_equals_full_logits():
-    from della.vae import token_log_likelihood
+    from della.models.vae import token_log_likelihood
 
     model = _model().eval()
     for batch in (_uncond(), _cond()):
@@ -203,7 +203,7 @@ def test_log_likelihood_on_scored_positions_equals_full_logits():
 
 
 def test_iw_with_one_sample_is_the_one_sample_elbo():
-    from della.latent_eval import evaluate_latent_model
+    from della.evaluation.latent import evaluate_latent_model
 
     model = _sharpen(_model()).eval()
     batch = _uncond()
@@ -264,7 +264,7 @@ def test_fusion_add_and_recurrence_off_are_what_they_say():
 
 
 def test_options_are_checked():
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="has no option 'rnak' \\(did you mean 'rank'\\?\\)"):
         _model(rnak=4)
     with pytest.raises(ValueError, match="fusion"):
         _model(fusion="concat")

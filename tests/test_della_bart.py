@@ -5,17 +5,18 @@ import pytest
 import torch
 from transformers import BartConfig, BartForConditionalGeneration
 
-from della.backbone import ModelConfig
-from della.batch import collate, encode_example
 from della.config import ConfigError, resolve_run, runs_of
-from della.data import Example
-from della.decoding import generate
-from della.model import DellaBart, FusedValue
-from della.objectives import ObjectiveConfig
-from della.pretrained import initialisation_report
-from della.registry import build_model
-from della.tokenizer import TextTokenizer
-from della.train import build_model_config, load_trained, train_run
+from della.data.batching import collate, encode_example
+from della.data.readers import Example
+from della.data.tokenizer import TextTokenizer
+from della.evaluation.decoding import generate
+from della.models.backbone import build_model_config
+from della.models.della import DellaBart, FusedValue
+from della.models.pretrained import initialisation_report
+from della.models.registry import build_model
+from della.training.checkpoints import load_trained
+from della.training.loop import train_run
+from della.training.objectives import ObjectiveConfig
 
 PAIRS = [("the cat sat on the mat", "a cat sat"), ("a dog ran in the park", "dog ran"),
          ("the bird sang a song", "bird sang"), ("my cat likes the dog", "cat likes dog")] * 3

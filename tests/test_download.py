@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from della.data import read_task
-from della.download import MIRROR_ENV, DownloadError, download_task, paper_preprocess
+from della.data.download import MIRROR_ENV, DownloadError, download_task, paper_preprocess
+from della.data.readers import read_task
 
 
 @pytest.fixture()
@@ -103,7 +103,7 @@ def test_absent_task_gets_a_marked_synthetic_stand_in(tmp_path):
     """config/real-small.yaml's data.missing: synthetic — no CNN/DM folder under the data root."""
     import json
 
-    from della.data import DataError, prepare_task
+    from della.data.readers import DataError, prepare_task
 
     root = tmp_path / "data"
     (root / "ptb").mkdir(parents=True)
@@ -132,7 +132,7 @@ def test_snli_download_keeps_the_papers_unique_sentences(server, tmp_path, monke
     split, a seeded sample to the paper's sizes (here overridden to 3 for train), one a line."""
     import json
 
-    import della.download as download
+    import della.data.download as download
 
     mirror, url = server
     rows = [("a man sleeps .", "a man rests ."), ("a man sleeps .", "nobody sleeps ."), ("dogs run .", "a dog runs ."),
@@ -161,7 +161,7 @@ def test_wp_download_applies_the_official_length_filter_and_paper_size(server, t
     paper's size (here overridden to 2) by a seeded sample."""
     import json
 
-    import della.download as download
+    import della.data.download as download
 
     mirror, url = server
     short_story = "once upon a time <newline> <newline> the end ."
@@ -187,7 +187,7 @@ def test_wp_download_applies_the_official_length_filter_and_paper_size(server, t
 
 
 def test_preprocessing_refuses_misaligned_pairs(tmp_path):
-    from della.data import DataError
+    from della.data.readers import DataError
 
     (tmp_path / "train.source").write_text("a\nb\n")
     (tmp_path / "train.target").write_text("a\n")

@@ -3,12 +3,12 @@ and no <eos> after a cut sentence; over-long test sentences scored in full or dr
 import pytest
 import torch
 
-from della.backbone import ModelConfig
-from della.batch import encode_example
-from della.data import TASKS, Example, load_task
-from della.evaluate import encode_for_scoring, evaluate_run, evaluation_subset
-from della.registry import build_model
-from della.tokenizer import TextTokenizer
+from della.data.batching import encode_example
+from della.data.readers import TASKS, Example, load_task
+from della.data.tokenizer import TextTokenizer
+from della.evaluation.evaluate import encode_for_scoring, evaluate_run, evaluation_subset
+from della.models.backbone import ModelConfig
+from della.models.registry import build_model
 
 
 def _shen_yelp(root, n=150):

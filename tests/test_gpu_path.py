@@ -5,10 +5,11 @@ from pathlib import Path
 
 import torch
 
-import della.train as train_module
-from della.objectives import ObjectiveConfig
-from della.synthetic import generate_task
-from della.tokenizer import TextTokenizer
+from della.data.synthetic import generate_task
+from della.data.tokenizer import TextTokenizer
+from della.training.distributed import bf16_supported
+import della.training.loop as train_module
+from della.training.objectives import ObjectiveConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,4 +43,4 @@ def test_train_compile_and_bf16_fallback(tmp_path, monkeypatch):
                            train_cfg=dict(epochs=1, batch_size=8, compile=True, precision="bf16", max_length=12),
                            progress=False)
     assert len(compiled) == 1 and compiled[0].name == "lm"
-    assert not train_module.bf16_supported(torch.device("cpu"))  # bf16 requested, fp32 used on a CPU
+    assert not bf16_supported(torch.device("cpu"))  # bf16 requested, fp32 used on a CPU

@@ -1,4 +1,4 @@
-"""The latent metrics (della/latent_eval.py) on a toy VAE small enough to integrate by brute force.
+"""The latent metrics (della/evaluation/latent.py) on a toy VAE small enough to integrate by brute force.
 
 Toy model: x is one token out of V, z ~ N(0, 1) in one dimension, p(x | z) = softmax(w z + b),
 q(z | x) = N(a_x, exp(c_x)). log p(x) = log ∫ p(x|z) N(z; 0, 1) dz is computed on a fine grid.
@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from della.backbone import ModelConfig
-from della.batch import Batch, collate
-from della.latent_eval import (active_counts, active_units, evaluate_latent_model, gaussian_neg_entropy,
-                               mutual_information)
-from della.model import Della
-from della.vae import LatentModel, LatentSample, gaussian_log_density, reparameterize
+from della.data.batching import Batch, collate
+from della.evaluation.latent import (active_counts, active_units, evaluate_latent_model, gaussian_neg_entropy,
+                                     mutual_information)
+from della.models.backbone import ModelConfig
+from della.models.della import Della
+from della.models.vae import LatentModel, LatentSample, gaussian_log_density, reparameterize
 
 V = 4
 
@@ -134,9 +134,9 @@ def test_active_units_counts_dimensions_at_or_above_delta():
 
 
 def test_factor_probe_reports_accuracy_and_chance_per_factor():
-    """The probe (della/evaluate.py) reads a factor that the posterior means encode and not one
+    """The probe (della/evaluation/evaluate.py) reads a factor that the posterior means encode and not one
     they ignore; chance is the majority-class rate on the probe's test half."""
-    from della.evaluate import factor_probe
+    from della.evaluation.evaluate import factor_probe
 
     g = torch.Generator().manual_seed(0)
     n = 400

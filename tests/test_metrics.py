@@ -1,4 +1,4 @@
-"""della.metrics against their references: NLTK's sentence_bleu (to 1e-9), direct set
+"""della.evaluation.text_metrics against their references: NLTK's sentence_bleu (to 1e-9), direct set
 computations for distinct-n and Jaccard, sacrebleu and rouge_score."""
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ import warnings
 import pytest
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-from della.metrics import (
-    corpus_bleu_sacrebleu,
-    distinct_n,
-    distinct_n_per_token,
-    jaccard,
-    jaccard_max,
-    rouge,
-    self_bleu,
-    self_bleu_scores,
-    test_set_bleu,
-    test_set_bleu_scores,
-    text_metrics,
-)
+from della.evaluation.text_metrics import (
+                                           corpus_bleu_sacrebleu,
+                                           distinct_n,
+                                           distinct_n_per_token,
+                                           jaccard,
+                                           jaccard_max,
+                                           rouge,
+                                           self_bleu,
+                                           self_bleu_scores,
+                                           test_set_bleu,
+                                           test_set_bleu_scores,
+                                           text_metrics,
+                                           )
 
 SMOOTH = SmoothingFunction().method1
 

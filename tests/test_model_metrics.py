@@ -1,4 +1,4 @@
-"""della.model_metrics offline: tiny randomly initialised GPT-2 / BERT models saved to a temp
+"""della.evaluation.model_metrics offline: tiny randomly initialised GPT-2 / BERT models saved to a temp
 folder (tokenizer from shared/tokenizers/gpt2 or a hand-made WordPiece vocabulary); checks
 properties (identity, symmetry, bounds), never downloads."""
 from __future__ import annotations
@@ -13,17 +13,17 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from della.model_metrics import (  # noqa: E402
-    LocalModelMissing,
-    ModelMetricsConfig,
-    bertscore,
-    cnd,
-    kmeans,
-    mauve,
-    mauve_from_features,
-    mauve_from_histograms,
-    model_metrics,
-)
+from della.evaluation.model_metrics import (  # noqa: E402
+                                            LocalModelMissing,
+                                            ModelMetricsConfig,
+                                            bertscore,
+                                            cnd,
+                                            kmeans,
+                                            mauve,
+                                            mauve_from_features,
+                                            mauve_from_histograms,
+                                            model_metrics,
+                                            )
 
 GPT2_TOKENIZER = Path(__file__).resolve().parents[1].parent / "shared" / "tokenizers" / "gpt2"
 WORDS = "the a cat dog sat on mat ran fast slow big small red blue house tree".split()

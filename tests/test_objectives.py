@@ -1,9 +1,9 @@
-"""KL schedules and training tricks (della/objectives.py): values at given steps, and each
+"""KL schedules and training tricks (della/training/objectives.py): values at given steps, and each
 free-bits mode against a hand computation."""
 import pytest
 import torch
 
-from della.objectives import ObjectiveConfig, beta_at, kl_term
+from della.training.objectives import ObjectiveConfig, beta_at, kl_term
 
 
 def test_cyclical_matches_the_official_shape():

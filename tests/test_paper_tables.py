@@ -1,4 +1,4 @@
-"""The paper's tables (della/paper_tables.py): paper-convention cells beside the paper's numbers,
+"""The paper's tables (della/reporting/paper_tables.py): paper-convention cells beside the paper's numbers,
 marks (†, n/c, data marks), bold best, ± std over seeds, and LaTeX that parses without pdflatex."""
 import json
 import re
@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from della.config import resolve_run
-from della.registry import available_models
-from della.paper_tables import TABLES, PaperNumbers, write_paper_table
+from della.models.registry import available_models
+from della.reporting.paper_tables import TABLES, PaperNumbers, write_paper_table
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_CSV = REPO / "config" / "paper_numbers.csv"
@@ -124,7 +124,7 @@ def test_every_recipe_of_tables_4_and_5_is_defined(config):
 
 
 def test_data_note_names_only_the_splits_a_cap_cut():
-    from della.tables import capped_splits, data_note, task_marks
+    from della.reporting.tables import capped_splits, data_note, task_marks
 
     info = {"source": "/data", "notes": [], "max_examples": {"valid": 200, "test": 150},
             "counts": {"train": 4000, "valid": 100, "test": 150}, "available": {"train": 4000, "valid": 100, "test": 900}}

@@ -9,14 +9,16 @@ import torch
 from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, BertTokenizerFast,
                           GPT2Config, GPT2Model)
 
-from della.batch import collate, encode_example
 from della.config import resolve_run
-from della.data import Example
-from della.objectives import ObjectiveConfig
-from della.pretrained import initialisation_report
-from della.registry import build_model
-from della.tokenizer import TextTokenizer
-from della.train import build_model_config, load_trained, train_run
+from della.data.batching import collate, encode_example
+from della.data.readers import Example
+from della.data.tokenizer import TextTokenizer
+from della.models.backbone import build_model_config
+from della.models.pretrained import initialisation_report
+from della.models.registry import build_model
+from della.training.checkpoints import load_trained
+from della.training.loop import train_run
+from della.training.objectives import ObjectiveConfig
 
 TEXTS = ["the cat sat on the mat", "a dog ran in the park", "the bird sang a song", "my cat likes the dog"] * 4
 TRAIN = dict(epochs=1, batch_size=16, lr=1e-3, max_length=12, max_source_length=12, checkpoint_every=0)

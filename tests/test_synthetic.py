@@ -1,4 +1,4 @@
-"""Tests of della.synthetic: the offline demo twins of the seven tasks."""
+"""Tests of della.data.synthetic: the offline demo twins of the seven tasks."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from della.data import SPLITS, TASKS, Example, prepare_task, read_jsonl, write_jsonl
-from della.synthetic import (DEFAULT_SIZES, FACTORS, TWINS, draw_factors, factor_info, factor_probability,
-                             generate_task, render)
-from della.tokenizer import TextTokenizer
+from della.data.readers import SPLITS, TASKS, Example, prepare_task, read_jsonl, write_jsonl
+from della.data.synthetic import (DEFAULT_SIZES, FACTORS, TWINS, draw_factors, factor_info, factor_probability,
+                                  generate_task, render)
+from della.data.tokenizer import TextTokenizer
 
 SMALL = {"train": 1500, "valid": 50, "test": 300}
 DEMO = {"train": 800, "valid": 100, "test": 150}  # config/config.yaml's synthetic_sizes
@@ -55,8 +55,8 @@ def test_sizes():
 
 
 def test_no_import_cycle():
-    """della.synthetic needs only della.tasks; della.data imports della.synthetic, not the reverse."""
-    code = "import sys, della.synthetic; print('della.data' in sys.modules)"
+    """della.data.synthetic needs only della.data.tasks; della.data.readers imports della.data.synthetic, not the reverse."""
+    code = "import sys, della.data.synthetic; print('della.data.readers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from della.batch import collate, encode_example
-from della.tables import write_tables
-from della.tokenizer import SPECIAL_TOKENS, TextTokenizer
+from della.data.batching import collate, encode_example
+from della.data.tokenizer import SPECIAL_TOKENS, TextTokenizer
+from della.reporting.tables import write_tables
 
 REPO = Path(__file__).resolve().parents[1]
 

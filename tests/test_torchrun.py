@@ -1,4 +1,4 @@
-"""Training launched by ``torchrun`` (2 gloo processes on a CPU) through ``python -m della.train_cli``:
+"""Training launched by ``torchrun`` (2 gloo processes on a CPU) through ``python -m della.training.cli``:
 both processes end with identical weights (the run checks it and says so), and the result matches
 one process with the same effective batch (2 x batch_size) within tolerance."""
 import os
@@ -10,11 +10,12 @@ import pytest
 import torch
 import yaml
 
-from della.data import write_jsonl
-from della.synthetic import generate_task
-from della.tokenizer import TextTokenizer
-from della.train import load_trained, train_run
-from della.objectives import ObjectiveConfig
+from della.data.readers import write_jsonl
+from della.data.synthetic import generate_task
+from della.data.tokenizer import TextTokenizer
+from della.training.checkpoints import load_trained
+from della.training.loop import train_run
+from della.training.objectives import ObjectiveConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, dropout=0.0)
@@ -36,7 +37,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "della.train_cli", "--config", str(tmp_path / "config.yaml"), "--task", "ptb",
+                           "-m", "della.training.cli", "--config", str(tmp_path / "config.yaml"), "--task", "ptb",
                            "--recipe", "lm", "--threads", "1"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -56,7 +57,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
 
 
 def test_cli_refuses_missing_data(tmp_path, capsys):
-    from della.train_cli import main
+    from della.training.cli import main
 
     config = {"results_dir": str(tmp_path / "results"), "tasks": ["ptb"], "models": ["lm"]}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))

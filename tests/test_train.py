@@ -6,11 +6,12 @@ import csv
 import pytest
 import torch
 
-import della.train as train_module
-from della.objectives import ObjectiveConfig
-from della.synthetic import generate_task
-from della.tokenizer import TextTokenizer
-from della.train import TrainingDiverged, load_trained, train_run
+from della.data.synthetic import generate_task
+from della.data.tokenizer import TextTokenizer
+from della.training.checkpoints import load_trained
+import della.training.loop as train_module
+from della.training.loop import TrainingDiverged, train_run
+from della.training.objectives import ObjectiveConfig
 
 SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, dropout=0.1)
 TRAIN = dict(epochs=2, batch_size=8, lr=0.003, max_length=16, max_source_length=16, checkpoint_every=2)

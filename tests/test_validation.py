@@ -6,11 +6,12 @@ import csv
 import pytest
 import torch
 
-import della.train as train_module
-from della.objectives import ObjectiveConfig
-from della.synthetic import generate_task
-from della.tokenizer import TextTokenizer
-from della.train import Validator, load_trained, train_run
+from della.data.synthetic import generate_task
+from della.data.tokenizer import TextTokenizer
+from della.training.checkpoints import load_trained
+import della.training.loop as train_module
+from della.training.loop import Validator, train_run
+from della.training.objectives import ObjectiveConfig
 
 SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, dropout=0.1)
 TRAIN = dict(epochs=3, batch_size=8, lr=0.003, max_length=16, max_source_length=16, checkpoint_every=2)
@@ -64,7 +65,7 @@ def test_real_figure_is_the_models_elbo(tmp_path, data):
     model, state = load_trained(path, device=torch.device("cpu"))
     assert state["selected"]["value"] == pytest.approx(min(values), abs=1e-6)
     # recomputing the figure on the selected weights gives the logged value (fixed seed)
-    from della.train import encode_examples, make_batches
+    from della.data.batching import encode_examples, make_batches
     _, valid_examples, tok = data
     batches = make_batches(encode_examples(tok, valid_examples, 16, 16), 8, tok.pad_id)
     figure = Validator(model, batches, None, 3, torch.device("cpu"), False).figure()

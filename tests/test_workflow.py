@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -75,8 +76,8 @@ def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
     """One process per run (issue 9): the train job evaluates its model and the evaluate rule copies
     the stamped result; a fresh evaluation of the same model.pt in another process gives the same
     bytes, so the copy is what evaluating anew would give."""
-    from della.evaluate import evaluate_saved_run
-    from della.tokenizer import TextTokenizer
+    from della.evaluation.evaluate import evaluate_saved_run
+    from della.data.tokenizer import TextTokenizer
 
     results = smoke_run / "results-smoke"
     for task, recipe in (("ptb", "della"), ("quora", "embed"), ("ptb", "lm")):
@@ -102,7 +103,7 @@ def test_second_invocation_has_nothing_to_do(smoke_run):
 
 @pytest.mark.slow
 def test_code_change_reruns_the_affected_jobs(smoke_run):
-    tables = smoke_run / "della" / "tables.py"
+    tables = smoke_run / "della" / "reporting" / "tables.py"
     tables.write_text(tables.read_text() + "\n# edited\n")
     proc = snakemake(smoke_run, "all", "-n", "--configfile", "config/smoke.yaml")
     out = proc.stdout + proc.stderr
@@ -130,17 +131,13 @@ def test_negative_learning_rate_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_adding_a_baseline_is_one_file(tmp_path):
-    """README "Add a baseline": a new file under baselines/ and a name in the config, nothing else."""
+    """README "Add a baseline": a new file under baselines/ and a name in the config, nothing else.
+    The file is the README's own example, read from the README."""
     project = copy_project(tmp_path / "project")
-    (project / "baselines" / "embed_tanh.py").write_text(
-        '"""embed-tanh: like embed, with tanh(W z) added to the token embeddings."""\n'
-        "import torch\n\n"
-        "from baselines.embed import EmbedVAE\n"
-        "from della.registry import register_model\n\n\n"
-        '@register_model("embed-tanh")\n'
-        "class EmbedTanhVAE(EmbedVAE):\n"
-        "    def latent_embedding(self, z):\n"
-        "        return torch.tanh(super().latent_embedding(z))\n")
+    section = (REPO / "README.md").read_text().split("## Add a baseline", 1)[1]
+    example = textwrap.dedent(section.split("```python\n", 1)[1].split("```", 1)[0])
+    assert '@register_model("embed-tanh")' in example
+    (project / "baselines" / "embed_tanh.py").write_text(example)
     smoke = yaml.safe_load((project / "config" / "smoke.yaml").read_text())
     smoke.update(tasks=["ptb"], models=["lm", "embed-tanh"])
     (project / "config" / "smoke-new.yaml").write_text(yaml.safe_dump(smoke))

@@ -54,7 +54,7 @@ wildcard_constraints:
 
 
 from della.provenance import code_hash, data_checksums, run_code_hash  # noqa: E402
-from della.registry import get_model_class  # noqa: E402
+from della.models.registry import get_model_class  # noqa: E402
 
 # Code hashes (della/provenance.py): each rule's script and everything it imports from della/ and
 # baselines/, plus the file of the run's model and what it imports. Editing a baseline reruns only

@@ -50,4 +50,4 @@ rule download:
     benchmark:
         R + "/benchmarks/download.tsv"
     shell:
-        "python -m della.download {params.tasks} {params.data_root:q} > {log} 2>&1"
+        "python -m della.data.download {params.tasks} {params.data_root:q} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# Every run is evaluated by the same code path (della/evaluate.py evaluate_saved_run): IW-PPL /
+# Every run is evaluated by the same code path (della/evaluation/evaluate.py evaluate_saved_run): IW-PPL /
 # ELBO / KL / MI / AU for latent models, generation, and the text metrics, into one metrics.json.
 # The train job has usually done it already: this rule then copies its stamped result, and
 # evaluates anew only when the evaluate settings, the evaluation code or an input changed since.

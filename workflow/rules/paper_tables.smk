@@ -1,4 +1,4 @@
-# The paper's tables 1, 2, 4, 5, 8 and 9 (della/paper_tables.py), one job per table, each written
+# The paper's tables 1, 2, 4, 5, 8 and 9 (della/reporting/paper_tables.py), one job per table, each written
 # as CSV, Markdown and LaTeX, from every run's metrics.json and every task's info.json.
 
 PAPER_TABLE_IDS = [1, 2, 4, 5, 8, 9]

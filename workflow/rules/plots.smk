@@ -1,4 +1,4 @@
-# Figures of the run (della/plots.py), PNG in Snakemake's report (`snakemake --report`) with a
+# Figures of the run (della/reporting/plots.py), PNG in Snakemake's report (`snakemake --report`) with a
 # caption, PDF beside it for papers. One job draws every task's figures after the last evaluation.
 
 

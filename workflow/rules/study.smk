@@ -2,7 +2,7 @@
 # beta = 1 (no tricks) at each depth of `study_depth.depths`, with the KL reduced over layers by the
 # mean (official code) and the sum (paper Eq. 6), on `study_depth.task` — its synthetic twin, or
 # the real data when `data_root` is set — through the same train / evaluate rules as every run
-# (della/depth_study.py).
+# (della/reporting/depth_study.py).
 from della.config import depth_recipes  # noqa: E402
 
 STUDY = config.get("study_depth") or {}

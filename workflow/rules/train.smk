@@ -8,7 +8,7 @@
 rule train:
     input:
         train=R + "/data/{task}/train.jsonl",
-        valid=R + "/data/{task}/valid.jsonl",  # best epoch on validation (della/train.py Validator)
+        valid=R + "/data/{task}/valid.jsonl",  # best epoch on validation (della/training/loop.py Validator)
         tokenizer=R + "/data/{task}/tokenizer.json",
         test=R + "/data/{task}/test.jsonl",  # the evaluation done in this job
         info=R + "/data/{task}/info.json",
@@ -24,7 +24,7 @@ rule train:
         # training settings only: an `evaluate:` change reruns the evaluate rule, not this one
         run=lambda wc: train_spec(wc.recipe),
         # the evaluation code is left out for the same reason; the stamp records its hash
-        code=lambda wc: run_code("workflow/scripts/train.py", wc.recipe, stop=["della/evaluate.py"]),
+        code=lambda wc: run_code("workflow/scripts/train.py", wc.recipe, stop=["della/evaluation/evaluate.py"]),
     threads: config["train_threads"]
     resources:
         gpu=lambda wc: train_spec(wc.recipe)["train"].get("devices", 1),

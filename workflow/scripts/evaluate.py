@@ -33,8 +33,8 @@ if done_in_train == stamp:
 else:
     changed = [part for part in ("run", "code", "inputs") if done_in_train.get(part) != stamp[part]]
     print(f"evaluating anew: {', '.join(changed)} changed since the train job evaluated this run")
-    from della.evaluate import evaluate_saved_run
-    from della.tokenizer import TextTokenizer
+    from della.evaluation.evaluate import evaluate_saved_run
+    from della.data.tokenizer import TextTokenizer
 
     result = evaluate_saved_run(
         model_path=inp.model, test_path=inp.test, info_path=inp.info,

@@ -1,4 +1,4 @@
-"""Snakemake script: every figure of every task (della/plots.py)."""
+"""Snakemake script: every figure of every task (della/reporting/plots.py)."""
 import json
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
 
-from della.plots import task_plots  # noqa: E402
+from della.reporting.plots import task_plots  # noqa: E402
 
 params = snakemake.params  # noqa: F821
 for info_path in snakemake.input.info:  # noqa: F821

@@ -5,8 +5,8 @@ from pathlib import Path
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake object)
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
+from della.data.readers import prepare_task  # noqa: E402
 from della.paths import resolve_path  # noqa: E402
-from della.data import prepare_task  # noqa: E402
 
 data = snakemake.params.data  # noqa: F821
 prepare_task(

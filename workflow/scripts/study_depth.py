@@ -1,4 +1,4 @@
-"""Snakemake script: the depth study's table and figure (della/depth_study.py)."""
+"""Snakemake script: the depth study's table and figure (della/reporting/depth_study.py)."""
 import json
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
 
-from della.depth_study import write_depth_study  # noqa: E402
+from della.reporting.depth_study import write_depth_study  # noqa: E402
 
 info = json.loads(Path(snakemake.input.info).read_text())  # noqa: F821
 source = "synthetic twin" if info.get("source") == "synthetic" else f"real data: {info.get('source')}"

@@ -14,13 +14,13 @@ REPO = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
 sys.path.insert(0, str(REPO))
 
 from della.config import run_spec, with_resolved_pretrained  # noqa: E402
-from della.data import read_jsonl  # noqa: E402
-from della.evaluate import evaluate_saved_run  # noqa: E402
-from della.objectives import ObjectiveConfig  # noqa: E402
+from della.data.readers import read_jsonl  # noqa: E402
+from della.data.tokenizer import TextTokenizer  # noqa: E402
+from della.evaluation.evaluate import evaluate_saved_run  # noqa: E402
+from della.models.registry import get_model_class  # noqa: E402
 from della.provenance import evaluation_stamp, run_code_hash  # noqa: E402
-from della.registry import get_model_class  # noqa: E402
-from della.tokenizer import TextTokenizer  # noqa: E402
-from della.train import train_run  # noqa: E402
+from della.training.loop import train_run  # noqa: E402
+from della.training.objectives import ObjectiveConfig  # noqa: E402
 
 # CPU seconds from interpreter start to here: the per-job import overhead (benchmarks/bench_default_run.py)
 print(f"[timing] imports_cpu_s={time.process_time():.3f}")

@@ -6,9 +6,9 @@ from pathlib import Path
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
+from della.data.readers import read_jsonl  # noqa: E402
+from della.data.tokenizer import TextTokenizer  # noqa: E402
 from della.paths import pretrained_location  # noqa: E402
-from della.data import read_jsonl  # noqa: E402
-from della.tokenizer import TextTokenizer  # noqa: E402
 
 settings = snakemake.params.tokenizer  # noqa: F821
 if settings.get("pretrained"):

@@ -139,3 +139,25 @@ def collate(encoded: list[tuple], pad_id: int, encoder_pad_id: int = 0) -> Batch
             encoder_source_mask = _pad([[1] * len(e[1]) for e in enc], 0)
     return Batch(input_ids, attention_mask, labels, source_ids, source_mask, prompt_length,
                  encoder_ids, encoder_mask, encoder_source_ids, encoder_source_mask)
+
+
+def encode_examples(tokenizer, examples, max_length: int, max_source_length: int, encoder_tokenizer=None):
+    """Every example's ids (``encode_example``). ``encoder_tokenizer``: the model's own encoder
+    tokenizer (``model.encoder_tokenizer``, e.g. Optimus with a pretrained BERT), which adds a second
+    id sequence per example."""
+    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length, encoder_tokenizer)
+            for ex in examples]
+
+
+def make_batches(encoded, batch_size: int, pad_id: int, order=None, encoder_pad_id: int = 0) -> list[Batch]:
+    """Consecutive ``batch_size`` slices of ``encoded`` in ``order`` (default: as given), each collated."""
+    order = range(len(encoded)) if order is None else order
+    order = list(order)
+    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id, encoder_pad_id)
+            for s in range(0, len(order), batch_size)]
+
+
+def encoder_pad_id(model) -> int:
+    """Padding id of the model's own encoder tokenizer (0 when it has none; then unused)."""
+    enc_tok = getattr(model, "encoder_tokenizer", None)
+    return enc_tok.pad_token_id if enc_tok is not None and enc_tok.pad_token_id is not None else 0

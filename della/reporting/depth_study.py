@@ -13,7 +13,6 @@ CONVENTIONS.md), mean ± std over seeds.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -22,8 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from della.plots import save  # noqa: E402
-from della.tables import format_cell, load_runs  # noqa: E402
+from della.io import atomic_write_text  # noqa: E402
+from della.reporting.plots import save  # noqa: E402
+from della.reporting.tables import format_cell, load_runs  # noqa: E402
 
 # table column -> metrics.json key
 COLUMNS = {
@@ -76,7 +76,5 @@ def write_depth_study(metric_files, out_dir, task: str, data_source: str) -> Non
     out_dir.mkdir(parents=True, exist_ok=True)
     runs, md = depth_table(metric_files, task, data_source)
     for name, text in (("depth.csv", runs.to_csv(index=False)), ("depth.md", md)):
-        tmp = out_dir / f"{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out_dir / name)
+        atomic_write_text(out_dir / name, text)
     plot_depth(runs, out_dir / "depth", f"DELLA, constant β = 1, on {task} ({data_source})")

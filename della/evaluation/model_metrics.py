@@ -374,7 +374,7 @@ def cnd(samples: Sequence[Sequence[str]], references: Sequence[Sequence[str]], m
 
     Jensen-Shannon divergence with natural logarithms, in [0, ln 2]; an order for which
     one side has no n-gram counts ln 2 (maximal) unless both have none (then it is
-    skipped).  Token lists in, like :mod:`della.metrics`.  See the module docstring: the
+    skipped).  Token lists in, like :mod:`della.evaluation.text_metrics`.  See the module docstring: the
     DELLA paper's exact CND definition could not be confirmed, this is the closest
     documented construction.
     """

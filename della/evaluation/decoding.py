@@ -1,4 +1,4 @@
-"""Decoding for ANY ``TextModel`` through ``decoder_logits`` (della/vae.py): greedy, beam, sampling.
+"""Decoding for ANY ``TextModel`` through ``decoder_logits`` (della/models/vae.py): greedy, beam, sampling.
 
 ``generate(model, prompts, z=..., strategy=...)`` returns, for each prompt, the generated
 continuation ids: without the prompt, stopped at ``eos_id`` (the ``eos`` itself is not returned).
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import torch
 
-from della.backbone import KVCache
+from della.models.backbone import KVCache
 
 STRATEGIES = ("greedy", "beam", "sample")
 

@@ -1,6 +1,6 @@
 """Likelihood and latent-space metrics: one code path for every latent model (README, "Metrics and conventions").
 
-All figures come from the four methods of ``della.vae.LatentModel``; nothing here knows which
+All figures come from the four methods of ``della.models.vae.LatentModel``; nothing here knows which
 model it evaluates.
 
 * **IW-NLL / PPL** (Burda et al. 2016; DELLA's ``calc_iwnll``, Optimus' ``calc_iwnll``):
@@ -50,7 +50,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from della.vae import LOG_2PI
+from della.models.vae import LOG_2PI
 
 
 PAPER_TOKENS = "scored target tokens + one <bos> per sentence (official calc_iwnll: words + <s> + </s>)"

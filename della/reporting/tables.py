@@ -22,10 +22,11 @@ with its BART rows (CNN/DM, Quora).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
+
+from della.io import atomic_write_text
 
 UNCONDITIONAL_TASKS = ["yelp", "yahoo", "ptb", "snli"]
 CONDITIONAL_TASKS = ["cnndm", "wp", "quora"]
@@ -210,12 +211,6 @@ def build_table(runs: pd.DataFrame, paper: pd.DataFrame, tasks, columns) -> tupl
     return sub, "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,5 +233,5 @@ def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
         # which data each task was: a stand-in data set, a split that stood in for a missing one, caps
         data = [line for task in tasks if task in set(table.task) and (line := data_note(task, infos.get(task)))]
         data_md = ("\n\nData:\n\n" + "\n".join(f"- {line}" for line in data)) if data else ""
-        _atomic_write(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}{data_md}\n")
-        _atomic_write(out_dir / f"{kind}.csv", table.to_csv(index=False))
+        atomic_write_text(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}{data_md}\n")
+        atomic_write_text(out_dir / f"{kind}.csv", table.to_csv(index=False))

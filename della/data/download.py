@@ -1,7 +1,7 @@
 """Download rules for the real data (users with internet; never run in tests).
 
 ``download_task(task, data_root)`` fetches the upstream files of a task into
-``data_root/<folder>`` in the layout :mod:`della.data` reads.  Everything is
+``data_root/<folder>`` in the layout :mod:`della.data.readers` reads.  Everything is
 downloaded and unpacked into a temporary folder next to the target, which is
 then renamed into place, so an interrupted download never leaves a
 half-filled data folder.  An existing folder is left untouched.
@@ -177,7 +177,7 @@ def paper_preprocess(task: str, folder: Path, sizes: dict | None = None,
     """Apply the paper's preprocessing to a freshly downloaded ``folder`` (upstream layout) in place
     and write ``folder/PREPROCESSING.json``; returns that record (None when the task needs none).
     ``sizes`` overrides :data:`PAPER_SIZES` (the tests use small fixtures)."""
-    from della.data import _jsonl_records, _read_pairs  # the readers' own decoding and error messages
+    from della.data.readers import _jsonl_records, _read_pairs  # the readers' own decoding and error messages
 
     sizes = PAPER_SIZES.get(task, {}) if sizes is None else sizes
     record: dict = {"task": task, "seed": seed, "splits": {}}
@@ -250,11 +250,11 @@ def download_task(task: str, data_root: str | Path) -> Path:
 
 
 def main(argv=None) -> int:
-    """``python -m della.download TASK [TASK ...] DATA_ROOT``: fetch the upstream files."""
+    """``python -m della.data.download TASK [TASK ...] DATA_ROOT``: fetch the upstream files."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m della.download", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m della.data.download", description=main.__doc__)
     parser.add_argument("tasks", nargs="+", help=f"tasks among {sorted(SOURCES) + sorted(MANUAL)}")
     parser.add_argument("data_root", help="folder that will hold one sub-folder per data set")
     args = parser.parse_args(argv)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-from della import metrics as text_metrics_module
-from della.decoding import generate
-from della.latent_eval import evaluate_language_model, evaluate_latent_model
-from della.batch import encode_example
-from della.train import encode_examples, encoder_pad_id, make_batches, write_json
+from della.data.batching import encode_example
+from della.data.batching import encode_examples, encoder_pad_id, make_batches
+from della.evaluation import text_metrics as text_metrics_module
+from della.evaluation.decoding import generate
+from della.evaluation.latent import evaluate_language_model, evaluate_latent_model
+from della.io import write_json
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -206,7 +207,7 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     result["n_generated"] = len(outputs)
     mm = cfg["model_metrics"]
     if mm:  # BERTScore / MAUVE from local model folders; CND (approximation, see model_metrics.cnd)
-        from della.model_metrics import ModelMetricsConfig, model_metrics
+        from della.evaluation.model_metrics import ModelMetricsConfig, model_metrics
 
         refs = targets if task_spec.conditional else [ex.target for ex in test_examples]
         result.update(model_metrics(outputs, refs, ModelMetricsConfig(
@@ -229,8 +230,9 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
     ``evaluation_stamp``): one function, so both give the same bytes."""
     import time
 
-    from della.data import TASKS, read_jsonl
-    from della.train import TRAIN_DEFAULTS, load_trained
+    from della.data.readers import TASKS, read_jsonl
+    from della.training.checkpoints import load_trained
+    from della.training.loop import TRAIN_DEFAULTS
 
     if threads:
         torch.set_num_threads(threads)
@@ -245,7 +247,7 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
                   synthetic=info.get("source") == "synthetic",
                   # the run's budget: the same for every model of a task (train.steps)
                   train_steps=state.get("steps"), train_tokens=state.get("tokens"),
-                  # the checkpoint evaluated: the best on validation (della/train.py Validator), if any
+                  # the checkpoint evaluated: the best on validation (della/training/loop.py Validator), if any
                   selected_checkpoint=state.get("selected"))
     # timing varies between identical runs: it goes to eval_timing.json, so that metrics.json is byte-identical
     timing = {"seconds": round(time.perf_counter() - start, 3), "device": str(model.device),

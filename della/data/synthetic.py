@@ -61,7 +61,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from della.tasks import SPLITS, TASKS, Example
+from della.data.tasks import SPLITS, TASKS, Example
 
 DEFAULT_SIZES: dict[str, int] = {"train": 2000, "valid": 200, "test": 200}
 

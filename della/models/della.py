@@ -3,7 +3,7 @@
 The whole model in one file. Paper §3 (Hu et al., NAACL 2022); faithful to the official code (github.com/OpenVLG/DELLA,
 ``model.py``: ``LMFLayer``, ``AverageSelfAttention``, ``GPT2VAEEncoder``, ``GPT2VAEDecoderWithLMHead``,
 ``Della``; ``dist.py``: ``Normal``; ``main.py``: ``init_para_frompretrained``). Each divergence is a
-documented switch in ``cfg.options`` (see ``DEFAULT_OPTIONS``).
+documented switch in ``cfg.options`` (declared in ``Della.OPTIONS``).
 
 Shapes: B batch, T tokens, S source tokens, H hidden, V vocab, L decoder layers, G latent groups
 (G = L, or 1 with ``layerwise: false``), d latent size per group, K posterior samples, R rank.
@@ -71,7 +71,7 @@ Switches (``cfg.options``) — official behaviour marked (official)
                                 From scratch the head is N(0, 0.02) either way.
 ``compose_qkv: true``           fold the text factor into c_attn's value weights when profitable
                                 (speed only; ``false`` always projects v separately).
-KL on the first / last layer only is an objective switch (della/objectives.py ``kl_groups``).
+KL on the first / last layer only is an objective switch (della/training/objectives.py ``kl_groups``).
 Not ported: the official ``begin_layer`` / ``end_layer`` (latents on a sub-range of layers) and
 ``kl_threshold`` (a per-layer KL floor, an objective trick here).
 """
@@ -85,40 +85,16 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 
-from della.backbone import GPT2Backbone, ModelConfig
-from della.batch import Batch, TensorRecord
-from della.registry import register_model
-from della.vae import (LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood,
-                       token_log_likelihood)
+from della.data.batching import Batch, TensorRecord
+from della.models.backbone import GPT2Backbone, ModelConfig
+from della.models.bart import BartSeq2Seq
+from della.models.options import Option, check_options
+from della.models.registry import register_model
+from della.models.vae import (LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood,
+                              token_log_likelihood)
 
-DEFAULT_OPTIONS = {
-    "rank": 4,
-    "pool_mask_padding": True,
-    "fusion": "lowrank",
-    "layerwise": True,
-    "recurrence": True,
-    "bow": False,
-    "lm_head_init": "copy",
-    "compose_qkv": True,
-}
-_OTHER_MODELS_OPTIONS = {"bn", "bn_gamma", "memory_kv", "encoder_pretrained"}  # shared config, ignored here
-_CHOICES = {"fusion": ("lowrank", "add"), "lm_head_init": ("copy", "random")}
 CLAMP = 5.0  # official dist.Normal clamps mean and log-variance to [-5, 5]
 INIT_STD = 0.02  # official GPT2PreTrainedModel._init_weights (config.initializer_range)
-
-
-def _check_options(cfg: ModelConfig) -> dict:
-    """DELLA's switches (``DEFAULT_OPTIONS``) merged with ``cfg.options``; unknown keys are refused."""
-    unknown = set(cfg.options) - set(DEFAULT_OPTIONS) - _OTHER_MODELS_OPTIONS
-    if cfg.options.get("bn"):
-        raise ValueError("della: cfg.options.bn (BN-VAE) is not implemented for DELLA")
-    if unknown:
-        raise ValueError(f"della: unknown cfg.options key(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
-    opts = {**DEFAULT_OPTIONS, **cfg.options}
-    for key, allowed in _CHOICES.items():
-        if opts[key] not in allowed:
-            raise ValueError(f"della: cfg.options.{key} = {opts[key]!r}; expected one of {allowed}")
-    return opts
 
 
 def _normal(*shape: int) -> nn.Parameter:
@@ -236,12 +212,26 @@ class DellaEncoding(TensorRecord):
 @register_model("della")
 class Della(LatentModel):
     default_recipe: ClassVar[dict] = {}
+    OPTIONS: ClassVar[dict] = {  # the switches of the module docstring; official behaviour noted
+        "rank": Option(int, 4, "LMF rank of the tensor-product fusion (official --latent_lmf_rank 4)"),
+        "pool_mask_padding": Option(bool, True, "mask padding in the attention pooling (official: false)"),
+        "fusion": Option(str, "lowrank", "how z_l enters the values: low-rank tensor product, or `add` "
+                         "(table 4 'w/o tensor product')", choices=("lowrank", "add")),
+        "layerwise": Option(bool, True, "one latent per layer; false: ONE latent fused into every layer "
+                            "(table 4 'w/o layer-wise latents')"),
+        "recurrence": Option(bool, True, "p(z_l | z_<l) through the recurrent summary; false: independent "
+                             "per-layer latents (table 4)"),
+        "bow": Option(bool, False, "bag-of-words head from the last layer's latent (official mlp_bow)"),
+        "lm_head_init": Option(str, "copy", "with `pretrained`: LM head copied from the input embeddings, or "
+                               "`random` (official)", choices=("copy", "random")),
+        "compose_qkv": Option(bool, True, "fold the text factor into c_attn's value weights (speed only)"),
+    }
 
     def __init__(self, cfg: ModelConfig):
         if cfg.backbone != "gpt2":
             raise ValueError(f"della: backbone {cfg.backbone!r} is built by its own class (della-{cfg.backbone}); "
                              f"select it with model_config.backbone in a recipe (della/config.py)")
-        opts = _check_options(cfg)
+        opts = check_options(type(self), cfg.options)
         backbone = GPT2Backbone(cfg)
         n_layer = backbone.n_layer
         super().__init__(cfg, n_groups=n_layer if opts["layerwise"] else 1)
@@ -461,7 +451,7 @@ class Della(LatentModel):
 
     def sequence_log_likelihood(self, input_ids, labels, z):
         """log p(scored tokens | z) ``[B]``: the causal pass (right padding: the fast path) and the LM
-        head on scored positions only. ``forward`` and ``log_px_given_z`` (della/vae.py) use it."""
+        head on scored positions only. ``forward`` and ``log_px_given_z`` (della/models/vae.py) use it."""
         return scored_token_log_likelihood(self._decode_hidden(input_ids, z), labels, self.lm_head)
 
     def forward(self, batch: Batch) -> ModelOutput:
@@ -506,8 +496,8 @@ class DellaBart(Della):
     ran DELLA on BART for CNN/DM and Quora, table 2). Conditional tasks only.
 
     The seq2seq plumbing (source / target split at ``<sep>``, BART's decoder with our KV cache,
-    pretrained loading from ``cfg.pretrained``) is the ``bart`` baseline's (``baselines/bart.py``),
-    held as ``self.seq2seq``. DELLA's latent part is the GPT-2 model's, unchanged:
+    pretrained loading from ``cfg.pretrained``) is the BART stack's (``della/models/bart.py``, as
+    for the ``bart`` baseline), held as ``self.seq2seq``. DELLA's latent part is the GPT-2 model's, unchanged:
 
     * **Posterior**: BART's (bidirectional) encoder reads the whole example ``<bos> s <sep> y <eos>``;
       group l pools encoder layer ``pool_layers[l]`` (layer l when encoder and decoder are equally
@@ -525,10 +515,8 @@ class DellaBart(Della):
     conditional_only = True
 
     def __init__(self, cfg: ModelConfig):
-        from baselines.bart import BartLM  # the seq2seq plumbing shared with the bart baseline
-
-        opts = _check_options(cfg)
-        seq2seq = BartLM(cfg)
+        opts = check_options(type(self), cfg.options)
+        seq2seq = BartSeq2Seq(cfg)  # the seq2seq plumbing shared with the bart baseline
         bart_cfg = seq2seq.bart.config
         n_layer = bart_cfg.decoder_layers
         LatentModel.__init__(self, cfg, n_groups=n_layer if opts["layerwise"] else 1)

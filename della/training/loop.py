@@ -1,21 +1,20 @@
-"""The training loop shared by every model.
+"""The training loop shared by every model (the loop alone: batching is della/data/batching.py,
+checkpoints and their fingerprints della/training/checkpoints.py, devices and DDP processes
+della/training/distributed.py).
 
 AdamW (paper: lr 5e-5, batch 16 x 8 accumulation), gradient accumulation, the objective's beta
 schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...). Reliability:
 checkpoints (model, optimiser, step, RNG states, data order, the log rows so far) are written to a
-temporary name and renamed into place. A checkpoint carries a fingerprint of everything that
-shapes training (model, objective, train settings, data, seed, code hash); a job resumes from it
-only when the fingerprint matches, else it moves it aside (``checkpoint.stale-<hash>.pt``), says
-why in the job log and starts afresh. A NaN or infinite loss stops the run with an error naming
-the step; on CPU the same config and seed give byte-identical model, log and metrics (timing goes
-to ``train_timing.json``). CUDA is used when present; AdamW is fused (CPU and CUDA); ``train.precision: bf16`` autocasts to
-bfloat16 where the GPU supports it (fp32 otherwise), attention runs through PyTorch's SDPA kernels, and
+temporary name and renamed into place, and resumed only when their fingerprint matches. A NaN or
+infinite loss stops the run with an error naming the step; on CPU the same config and seed give
+byte-identical model, log and metrics (timing goes to ``train_timing.json``). CUDA is used when
+present; AdamW is fused (CPU and CUDA); ``train.precision: bf16`` autocasts to bfloat16 where the
+GPU supports it (fp32 otherwise), attention runs through PyTorch's SDPA kernels, and
 ``train.compile: true`` compiles the forward pass (benchmarks/bench_gpu.py measures these settings).
 
-Several GPUs (``train.devices: N``): the run spawns N processes that train one model with
-PyTorch's DistributedDataParallel (NCCL on GPUs, gloo on a CPU). Each epoch's batches are dealt
-out to the processes (the effective batch is N x batch_size), gradients are averaged, and only
-process 0 writes the log, the checkpoints and the model.
+Several GPUs (``train.devices: N``) or torchrun: each process runs ``_train_process``; each epoch's
+batches are dealt out to the processes (the effective batch is N x batch_size), gradients are
+averaged, and only process 0 writes the log, the checkpoints and the model.
 
 Best epoch on validation (``valid_examples``; the workflow passes the task's valid split): after
 every epoch (and every ``train.validate_every`` steps) process 0 computes ``train.valid_metric``
@@ -26,12 +25,9 @@ every epoch (and every ``train.validate_every`` steps) process 0 computes ``trai
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
 import os
 import random
-import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -39,11 +35,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from della.backbone import ModelConfig
-from della.batch import collate, encode_example
-from della.pretrained import architectures_only, format_initialisation, pretrained_configs
-from della.objectives import ObjectiveConfig, beta_at, training_loss
-from della.registry import build_model
+from della.data.batching import encode_examples, encoder_pad_id, make_batches
+from della.io import atomic_torch_save, write_json
+from della.models.backbone import build_model_config
+from della.models.pretrained import format_initialisation, pretrained_configs
+from della.models.registry import build_model
+from della.training.checkpoints import resume_state, run_fingerprint
+from della.training.distributed import (bf16_supported, check_ranks_agree, process_device, run_processes,
+                                        sum_across_processes)
+from della.training.objectives import ObjectiveConfig, beta_at, training_loss
 
 TRAIN_DEFAULTS = {
     "epochs": 4,
@@ -72,94 +72,9 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """bfloat16 autocast on this device: CUDA GPUs with native bf16 (Ampere and later); else fp32."""
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def encode_examples(tokenizer, examples, max_length: int, max_source_length: int, encoder_tokenizer=None):
-    """``encoder_tokenizer``: the model's own encoder tokenizer (``model.encoder_tokenizer``, e.g.
-    Optimus with a pretrained BERT), which adds a second id sequence per example."""
-    return [encode_example(tokenizer, ex.target, ex.source, max_length, max_source_length, encoder_tokenizer)
-            for ex in examples]
-
-
-def make_batches(encoded, batch_size: int, pad_id: int, order=None, encoder_pad_id: int = 0):
-    order = range(len(encoded)) if order is None else order
-    order = list(order)
-    return [collate([encoded[i] for i in order[s:s + batch_size]], pad_id, encoder_pad_id)
-            for s in range(0, len(order), batch_size)]
-
-
-def encoder_pad_id(model) -> int:
-    """Padding id of the model's own encoder tokenizer (0 when it has none; then unused)."""
-    enc_tok = getattr(model, "encoder_tokenizer", None)
-    return enc_tok.pad_token_id if enc_tok is not None and enc_tok.pad_token_id is not None else 0
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
-    """ModelConfig for a tokenizer; with a pretrained GPT-2 / BART its sizes come from the checkpoint's config
-    (so that the saved config rebuilds the same shapes without the checkpoint)."""
-    kwargs = dict(model_kwargs)
-    if kwargs.get("pretrained"):
-        from transformers import AutoConfig
-
-        pre = AutoConfig.from_pretrained(kwargs["pretrained"])
-        if pre.model_type == "bart":  # BART: d_model, encoder/decoder layers and heads
-            kwargs.update(n_layer=pre.decoder_layers, n_embd=pre.d_model, n_head=pre.decoder_attention_heads,
-                          n_positions=pre.max_position_embeddings)
-        else:  # GPT-2
-            kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
-    return ModelConfig(vocab_size=tokenizer.vocab_size, **tokenizer.special_ids(), **kwargs)
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def run_fingerprint(*, model_name, model_kwargs, objective, cfg, encoded, seed, code_version) -> dict:
-    """A hash per part of what shapes training; a checkpoint is resumed only when every part matches.
-    ``checkpoint_every`` is left out: it changes when state is saved, not what is trained."""
-    return {"model": _digest([model_name, model_kwargs]), "objective": _digest(objective.to_dict()),
-            "train": _digest({k: v for k, v in cfg.items() if k != "checkpoint_every"}),
-            "data": _data_digest(encoded), "seed": str(seed), "code": code_version}
-
-
-def _data_digest(encoded) -> str:
-    digest = hashlib.sha256()
-    for example in encoded:  # one example at a time: the training set can be large
-        digest.update(repr(example).encode())
-    return digest.hexdigest()[:16]
-
-
-def _fingerprint_mismatch(saved: dict | None, now: dict) -> str | None:
-    if saved is None:
-        return "it has no fingerprint (written by an older version)"
-    changed = [part for part in now if saved.get(part) != now[part]]
-    return f"{', '.join(changed)} changed since it was written" if changed else None
 
 
 def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig, train_cfg: dict, tokenizer,
@@ -184,73 +99,8 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
     job = dict(model_name=model_name, model_kwargs=model_kwargs, objective=objective, cfg=cfg, tokenizer=tokenizer,
                train_examples=train_examples, out_dir=out_dir, seed=seed, threads=threads, progress=progress,
                valid_examples=list(valid_examples or []), code_version=code_version)
-    world = int(cfg["devices"])
-    launched = torchrun_environment()
-    if launched is not None:  # this process is one of torchrun's: it trains its share, no spawning
-        _torchrun_process(*launched, job)
-    elif world <= 1:
-        _train_process(0, 1, job)
-    else:
-        with socket.socket() as sock:  # a free port for the processes' rendezvous
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        torch.multiprocessing.spawn(_ddp_worker, args=(world, port, job), nprocs=world, join=True)
+    run_processes(_train_process, job, devices=int(cfg["devices"]))
     return out_dir / "model.pt"
-
-
-def torchrun_environment() -> tuple[int, int, int] | None:
-    """``(rank, world size, local rank)`` when this process was started by ``torchrun`` (or any
-    launcher setting PyTorch's standard variables RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-    MASTER_PORT) with more than one process; None otherwise."""
-    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    missing = [v for v in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
-    if missing:
-        raise RuntimeError(f"RANK is set but {', '.join(missing)} is not: launch with torchrun (README, 'Scale')")
-    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _torchrun_process(rank: int, world: int, local_rank: int, job: dict) -> None:
-    """One torchrun process: join the process group from the environment (``env://``) and train.
-    ``train.devices`` is ignored here (the launcher decides: ``--nnodes`` x ``--nproc_per_node``)."""
-    import torch.distributed as dist
-
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    owns_group = not dist.is_initialized()
-    if owns_group:
-        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
-    try:
-        _train_process(rank, world, job, local_rank=local_rank)
-    finally:
-        if owns_group:
-            dist.destroy_process_group()
-
-
-def check_ranks_agree(model, device) -> None:
-    """After DDP training every process must hold the same weights: compare per-tensor checksums
-    across processes (all_gather) and stop with an error if any differ."""
-    import torch.distributed as dist
-
-    sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(device)
-    gathered = [torch.zeros_like(sums) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, sums)
-    spread = max((g - gathered[0]).abs().max().item() for g in gathered)
-    if spread != 0:
-        raise RuntimeError(f"DDP processes ended with different weights (checksum spread {spread})")
-    if dist.get_rank() == 0:
-        print(f"all {len(gathered)} processes hold identical weights (per-tensor checksums agree)", flush=True)
-
-
-def _ddp_worker(rank: int, world: int, port: int, job: dict) -> None:
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend, rank=rank, world_size=world)
-    try:
-        _train_process(rank, world, job)
-    finally:
-        dist.destroy_process_group()
 
 
 class Validator:
@@ -307,14 +157,11 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
     out_dir, seed, progress = job["out_dir"], job["seed"], job["progress"] and rank == 0
     if job["threads"]:
         torch.set_num_threads(job["threads"])
-    device = pick_device()
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", rank if local_rank is None else local_rank)
-        torch.cuda.set_device(device)
+    device = process_device(rank, world, local_rank)
     seed_everything(seed)
     model_cfg = build_model_config(job["model_kwargs"], tokenizer)
     model = build_model(model_name, model_cfg).to(device)
-    if rank == 0:  # which tensors came from a checkpoint and which are "newly initialised" (della/pretrained.py)
+    if rank == 0:  # which tensors came from a checkpoint and which are "newly initialised" (della/models/pretrained.py)
         print(format_initialisation(model), flush=True)
     trained = model  # what the forward pass goes through: the model, or its DDP wrapper
     if world > 1:
@@ -356,21 +203,7 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                                   cfg=cfg, encoded=encoded, seed=seed, code_version=job["code_version"])
     step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
     elapsed = 0.0  # training seconds so far (train_timing.json)
-    state = None
-    if ckpt_path.exists():
-        try:
-            state = torch.load(ckpt_path, map_location=device, weights_only=False)
-            saved = state.get("fingerprint")
-            reason = _fingerprint_mismatch(saved, fingerprint)
-        except Exception as err:  # a torn or foreign file: not something to resume from
-            saved, reason = None, f"it cannot be read ({type(err).__name__}: {err})"
-        if reason is not None:
-            state = None
-            if rank == 0:  # moved aside, not deleted: it may be hours of training under other settings
-                stale = ckpt_path.with_name(f"checkpoint.stale-{_digest(saved)[:8]}.pt")
-                os.replace(ckpt_path, stale)
-                print(f"train {model_name}: not resuming from {ckpt_path}: {reason}; moved it to {stale.name} "
-                      f"and starting afresh", flush=True)
+    state = resume_state(ckpt_path, fingerprint, device, move_stale=rank == 0, who=f"train {model_name}")
     if state is not None:  # resume where a killed job stopped
         print(f"train {model_name}: resuming from {ckpt_path} at step {state['step']}", flush=True)
         model.load_state_dict(state["model"])
@@ -465,11 +298,7 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
             scheduler.step()
             step += 1
             if world > 1:  # the budget counts the tokens of every process
-                import torch.distributed as dist
-
-                n_tok_all = torch.tensor(n_tok, device=device)
-                dist.all_reduce(n_tok_all)
-                n_tok = int(n_tok_all)
+                n_tok = sum_across_processes(n_tok, device)
             tokens += n_tok
             acc_logs.update(step=step, epoch=epoch, tokens=tokens, lr=scheduler.get_last_lr()[0])
             elapsed += time.perf_counter() - t0  # wall-clock: train_timing.json, not the log
@@ -510,18 +339,4 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
         ckpt_path.unlink(missing_ok=True)
 
 
-def load_trained(model_path: Path, device=None):
-    """Rebuild a trained model from ``model.pt`` (weights and the ModelConfig it was built with)."""
-    device = device or pick_device()
-    state = torch.load(model_path, map_location=device, weights_only=False)
-    cfg = ModelConfig(**state["model_config"])
-    # the weights are in state_dict: rebuild pretrained backbones from their saved configs, not the checkpoint
-    with architectures_only(state.get("pretrained_configs", {})):
-        model = build_model(state["model_name"], cfg).to(device)
-    model.load_state_dict(state["state_dict"])
-    model.eval()
-    return model, state
 
-
-def write_json(path: Path, obj) -> None:
-    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")

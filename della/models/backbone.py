@@ -21,7 +21,7 @@ from transformers import GPT2Config, GPT2Model
 from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 from transformers.activations import ACT2FN
 
-from della.pretrained import load_pretrained
+from della.models.pretrained import load_pretrained
 
 
 @dataclass
@@ -36,12 +36,28 @@ class ModelConfig:
     dropout: float = 0.1
     latent_size: int = 32
     pretrained: str | None = None  # a local folder or hub name of a GPT-2 (BART) checkpoint (paper scale)
-    backbone: str = "gpt2"  # gpt2 | bart (DELLA on BART: the della-bart model, della/model.py)
+    backbone: str = "gpt2"  # gpt2 | bart (DELLA on BART: the della-bart model, della/models/della.py)
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
     sep_id: int = 3
     options: dict = field(default_factory=dict)
+
+
+def build_model_config(model_kwargs: dict, tokenizer) -> ModelConfig:
+    """ModelConfig for a tokenizer; with a pretrained GPT-2 / BART its sizes come from the checkpoint's config
+    (so that the saved config rebuilds the same shapes without the checkpoint)."""
+    kwargs = dict(model_kwargs)
+    if kwargs.get("pretrained"):
+        from transformers import AutoConfig
+
+        pre = AutoConfig.from_pretrained(kwargs["pretrained"])
+        if pre.model_type == "bart":  # BART: d_model, encoder/decoder layers and heads
+            kwargs.update(n_layer=pre.decoder_layers, n_embd=pre.d_model, n_head=pre.decoder_attention_heads,
+                          n_positions=pre.max_position_embeddings)
+        else:  # GPT-2
+            kwargs.update(n_layer=pre.n_layer, n_embd=pre.n_embd, n_head=pre.n_head, n_positions=pre.n_positions)
+    return ModelConfig(vocab_size=tokenizer.vocab_size, **tokenizer.special_ids(), **kwargs)
 
 
 def cache_kwarg(forward) -> str:

@@ -365,6 +365,17 @@ def distinct_n_per_token(samples: Sequence[Tokens], n: int) -> float:
     return len(np.unique(gid[valid])) / total_tokens
 
 
+def _ngram_sets(samples, n: int):
+    """The samples' n-gram *sets* as unique (sentence, gram) pairs sorted by sentence: ``(N, s, g,
+    n_ids, sizes)`` with ``sizes`` the set sizes; None for fewer than two samples."""
+    _check_order(n)
+    samples = _as_token_lists("samples", samples)
+    if len(samples) < 2:
+        return None
+    s, g, _c, n_ids = _NgramIndex(samples).sentence_counts(n)
+    return len(samples), s, g, n_ids, np.bincount(s, minlength=len(samples)).astype(np.float64)
+
+
 def jaccard_max(samples: Sequence[Tokens], n: int = 1, *, block: int = 1024) -> float:
     """Mean over samples of the MAXIMUM n-gram-set Jaccard similarity with any other sample
     (SentiGAN, Wang & Wan 2018, IJCAI: "Diversity" = 1 − this per sentence, averaged; Jaccard
@@ -376,15 +387,11 @@ def jaccard_max(samples: Sequence[Tokens], n: int = 1, *, block: int = 1024) -> 
     """
     import scipy.sparse as sp
 
-    _check_order(n)
-    samples = _as_token_lists("samples", samples)
-    N = len(samples)
-    if N < 2:
+    sets = _ngram_sets(samples, n)
+    if sets is None:
         return 0.0
-    idx = _NgramIndex(samples)
-    s, g, _c, n_ids = idx.sentence_counts(n)  # unique (sentence, gram) pairs = the sets
+    N, s, g, n_ids, sizes = sets
     X = sp.csr_matrix((np.ones(len(s), dtype=np.float32), (s, g)), shape=(N, max(n_ids, 1)))
-    sizes = np.bincount(s, minlength=N).astype(np.float64)
     best = np.zeros(N)
     for a in range(0, N, block):
         b = min(N, a + block)
@@ -418,14 +425,10 @@ def jaccard(samples: Sequence[Tokens], n: int, *, empty_value: float = 0.0, bloc
     The division and the sum over the N(N-1)/2 pairs are O(N^2) numpy work (5e7 pairs
     for N = 10,000: about a second); memory is O(block * N).
     """
-    _check_order(n)
-    samples = _as_token_lists("samples", samples)
-    N = len(samples)
-    if N < 2:
+    sets = _ngram_sets(samples, n)
+    if sets is None:
         return 0.0
-    idx = _NgramIndex(samples)
-    s, g, _c, n_ids = idx.sentence_counts(n)  # unique (sentence, gram) pairs = the sets, sorted by s
-    sizes = np.bincount(s, minlength=N).astype(np.float64)
+    N, s, g, n_ids, sizes = sets
     df = np.bincount(g, minlength=n_ids)
     heavy = df > max(32, N // 50)
     hmask = heavy[g]

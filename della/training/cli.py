@@ -3,9 +3,9 @@ machines) outside Snakemake. It trains exactly what the workflow's ``train`` rul
 the prepared data of the same results folder:
 
     snakemake --cores 1 results-paper/data/ptb/tokenizer.json --configfile config/paper.yaml   # data first
-    torchrun --nproc_per_node 4 -m della.train_cli --config config/paper.yaml --task ptb --recipe della
+    torchrun --nproc_per_node 4 -m della.training.cli --config config/paper.yaml --task ptb --recipe della
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
-        -m della.train_cli --config config/paper.yaml --task cnndm --recipe della-bart
+        -m della.training.cli --config config/paper.yaml --task cnndm --recipe della-bart
 
 Every process trains its share of each batch (DistributedDataParallel, NCCL on GPUs, gloo on a
 CPU); the effective batch is (number of processes) x ``train.batch_size`` x ``train.grad_accum``.
@@ -21,13 +21,13 @@ from pathlib import Path
 import yaml
 
 from della.config import ConfigError, check_names, resolve_run
-from della.data import read_jsonl
-from della.tokenizer import TextTokenizer
-from della.train import train_run
+from della.data.readers import read_jsonl
+from della.data.tokenizer import TextTokenizer
+from della.training.loop import train_run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m della.train_cli", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m della.training.cli", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="workflow config (YAML), e.g. config/paper.yaml")
     parser.add_argument("--task", required=True)
     parser.add_argument("--recipe", required=True, help="a recipe or model name of the config")

@@ -3,7 +3,7 @@ jsonl I/O, and ``prepare_task`` (README, "Scale": Data).
 
 Every task is read from a *data root* given by the user (``--config
 data_root=PATH``); nothing here hard-codes a path.  With no data root,
-``prepare_task`` falls back to the offline demo in :mod:`della.synthetic`.
+``prepare_task`` falls back to the offline demo in :mod:`della.data.synthetic`.
 
 Upstream formats (what each reader expects under ``data_root``):
 
@@ -21,7 +21,7 @@ task          files
 ``snli``      ``snli/snli_1.0_{train,dev,test}.jsonl[.gz]``: the SNLI 1.0
               release; the unique ``sentence1``/``sentence2`` strings of a split.
               Or ``snli/snli.{train,valid,test}.txt``, one sentence a line (what
-              ``della.download`` writes: the paper's sentences and sizes), read first.
+              ``della.data.download`` writes: the paper's sentences and sizes), read first.
 ``cnndm``     ``cnndm/{train,val|valid,test}.jsonl`` with fields ``article`` and
               ``highlights`` (the standard release as exported by e.g. Hugging
               Face ``cnn_dailymail``), or ``cnndm/{train,val|valid,test}.
@@ -76,8 +76,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from della import synthetic
-from della.tasks import SPLITS, TASKS, Example, TaskSpec  # re-exported: della.data.TASKS etc.
+from della.data import synthetic
+from della.data.tasks import SPLITS, TASKS, Example, TaskSpec  # re-exported: della.data.readers.TASKS etc.
 
 
 class DataError(ValueError):
@@ -255,7 +255,7 @@ def _read_snli(root: Path):
     splits = {}
     looked = []
     for s, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
-        sentences = root / "snli" / f"snli.{s}.txt"  # the paper's sentences (della/download.py)
+        sentences = root / "snli" / f"snli.{s}.txt"  # the paper's sentences (della/data/download.py)
         looked.append(sentences)
         if sentences.is_file():
             splits[s] = _read_single(sentences)
@@ -535,9 +535,9 @@ def prepare_task(
     """Write ``out_dir/{train,valid,test}.jsonl`` and ``out_dir/info.json`` for
     ``task`` and return ``{"train": path, "valid": path, "test": path, "info": path}``.
 
-    ``data_root=None`` makes the offline synthetic twin (:mod:`della.synthetic`,
+    ``data_root=None`` makes the offline synthetic twin (:mod:`della.data.synthetic`,
     ``synthetic_sizes``, ``seed``), whose ``info.json`` also states ``factor_entropy_nats`` and
-    ``factors`` (:func:`della.synthetic.factor_info`); otherwise the real files are read with
+    ``factors`` (:func:`della.data.synthetic.factor_info`); otherwise the real files are read with
     :func:`load_task`.  ``max_examples[split]`` caps a split by a *seeded random
     sample* (``seed``) that keeps the original order.
 
@@ -567,7 +567,7 @@ def prepare_task(
     if data_root is None or stand_in:
         splits = synthetic.generate_task(task, synthetic_sizes, seed=seed)
         files = {}
-        notes = ["synthetic offline demo data (della.synthetic): not the real task"]
+        notes = ["synthetic offline demo data (della.data.synthetic): not the real task"]
         if stand_in:
             notes.insert(0, f"STAND-IN: no {' or '.join(TASK_FOLDERS[task])} folder under {data_root}; the synthetic "
                             f"twin of {task} stands in for all three splits (data.missing: synthetic)")
@@ -597,7 +597,7 @@ def prepare_task(
     }
     if stand_in:
         info["stand_in_for"] = str(data_root)
-    if data_root is None or stand_in:  # H(factors) = the KL an ideal model reaches, and each factor (della.synthetic)
+    if data_root is None or stand_in:  # H(factors) = the KL an ideal model reaches, and each factor (della.data.synthetic)
         info.update(synthetic.factor_info(task))
 
     out_dir = Path(out_dir)

@@ -1,5 +1,5 @@
 """The seven DELLA tasks and the example record, shared by the readers of the real data
-(:mod:`della.data`) and the offline demo generator (:mod:`della.synthetic`), so that neither
+(:mod:`della.data.readers`) and the offline demo generator (:mod:`della.data.synthetic`), so that neither
 module imports the other's internals."""
 
 from __future__ import annotations

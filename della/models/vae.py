@@ -9,7 +9,7 @@ Two kinds of model:
   single-latent baselines have ``L = 1``. Everything the metrics need (IW-PPL, ELBO, KL, MI, AU)
   is computed from four methods — ``encode``, ``sample_posterior``, ``log_posterior_pairwise``,
   ``decoder_logits`` — so every latent model is evaluated by one code path
-  (``della/latent_eval.py``) and decoded by one (``della/decoding.py``).
+  (``della/evaluation/latent.py``) and decoded by one (``della/evaluation/decoding.py``).
 
 Shapes: B batch, T tokens, V vocabulary, K importance samples, L latent groups, d latent size.
 """
@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from della.backbone import KVCache, ModelConfig
-from della.batch import Batch
+from della.data.batching import Batch
+from della.models.backbone import KVCache, ModelConfig
+from della.models.options import Option, check_options
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -161,19 +162,25 @@ class TextModel(nn.Module):
       ``name``           registry name (``@register_model`` sets it)
       ``has_latent``     False here, True for ``LatentModel``
       ``default_recipe`` objective settings used when a config names the bare model
-                         (see della/objectives.py: ``beta_schedule``, ``free_bits``, ...)
+                         (see della/training/objectives.py: ``beta_schedule``, ``free_bits``, ...)
       ``conditional_only`` True for models that need a source (encoder-decoders): the DAG
                          runs them on the conditional tasks only
+      ``OPTIONS``        the model's own switches (``model_config.options``), ``{name: Option}``
+                         (della/models/options.py); a subclass inherits its parents'
+
+    ``self.options`` holds ``cfg.options`` checked against them and completed with the defaults.
     """
 
     name: ClassVar[str] = "?"
     has_latent: ClassVar[bool] = False
     default_recipe: ClassVar[dict] = {}
     conditional_only: ClassVar[bool] = False
+    OPTIONS: ClassVar[dict] = {}
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        self.options = check_options(type(self), cfg.options)
 
     def decoder_logits(self, input_ids: torch.Tensor, *, z: torch.Tensor | None = None,
                        key_padding: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
@@ -207,13 +214,17 @@ class LatentModel(TextModel):
     """A VAE over text. ``n_groups`` (L) latent groups of ``latent_size`` (d) dimensions."""
 
     has_latent: ClassVar[bool] = True
+    OPTIONS: ClassVar[dict] = {
+        "bow": Option(bool, False, "a bag-of-words head on z (Zhao et al. 2017), trained when the objective's "
+                      "`bow_weight` > 0 (set automatically then)"),
+    }
 
     def __init__(self, cfg: ModelConfig, n_groups: int = 1):
         super().__init__(cfg)
         self.n_groups = n_groups
         self.latent_size = cfg.latent_size
         # Bag-of-words head (Zhao et al., 2017), used only when the objective asks for it.
-        self.bow_head = nn.Linear(n_groups * cfg.latent_size, cfg.vocab_size) if cfg.options.get("bow") else None
+        self.bow_head = nn.Linear(n_groups * cfg.latent_size, cfg.vocab_size) if self.options["bow"] else None
 
     # -- posterior and prior -------------------------------------------------------------------
     def encode(self, batch: Batch) -> Any:
@@ -247,7 +258,7 @@ class LatentModel(TextModel):
     def maybe_bow(self, z: torch.Tensor, batch: Batch) -> torch.Tensor | None:
         """The BoW log-likelihood when the model was built with ``options.bow`` (inside ``forward``,
         so that every trained parameter is reached from the forward pass, as DDP requires)."""
-        return self.bow_log_likelihood(z, batch) if self.cfg.options.get("bow") else None
+        return self.bow_log_likelihood(z, batch) if self.options["bow"] else None
 
     def log_px_given_z(self, batch: Batch, z: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """log p(x | z) for K latents per sentence in batched decoder passes: z ``[K, B, L, d]``

@@ -23,7 +23,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from della.tables import load_runs  # noqa: E402
+from della.reporting.tables import load_runs  # noqa: E402
 
 FORMATS = ("png", "pdf")
 

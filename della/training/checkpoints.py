@@ -1,0 +1,88 @@
+"""Checkpoints of a training run, and what makes one safe to resume.
+
+A checkpoint (``checkpoint.pt``, written atomically every ``train.checkpoint_every`` steps and at
+every epoch end) holds the model, optimiser, scheduler, step / epoch / batch position, RNG states,
+the best validation figure so far and the log rows so far. It carries a **fingerprint** of
+everything that shapes training (``run_fingerprint``); a job resumes from it only when every part
+matches (``resume_state``), else it moves it aside (``checkpoint.stale-<hash>.pt``, not deleted: it
+may be hours of training under other settings), says why, and training starts afresh.
+
+``model.pt`` (the finished run: weights plus the configs that rebuild the model without any
+pretrained checkpoint) is read back by ``load_trained``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from della.models.backbone import ModelConfig
+from della.models.pretrained import architectures_only
+from della.models.registry import build_model
+from della.training.distributed import pick_device
+
+
+def digest(obj) -> str:
+    """A short, order-independent hash of a JSON-able object."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_fingerprint(*, model_name, model_kwargs, objective, cfg, encoded, seed, code_version) -> dict:
+    """A hash per part of what shapes training; a checkpoint is resumed only when every part matches.
+    ``checkpoint_every`` is left out: it changes when state is saved, not what is trained."""
+    return {"model": digest([model_name, model_kwargs]), "objective": digest(objective.to_dict()),
+            "train": digest({k: v for k, v in cfg.items() if k != "checkpoint_every"}),
+            "data": _data_digest(encoded), "seed": str(seed), "code": code_version}
+
+
+def _data_digest(encoded) -> str:
+    sha = hashlib.sha256()
+    for example in encoded:  # one example at a time: the training set can be large
+        sha.update(repr(example).encode())
+    return sha.hexdigest()[:16]
+
+
+def fingerprint_mismatch(saved: dict | None, now: dict) -> str | None:
+    """Why a checkpoint with fingerprint ``saved`` must not be resumed under ``now`` (None: it may)."""
+    if saved is None:
+        return "it has no fingerprint (written by an older version)"
+    changed = [part for part in now if saved.get(part) != now[part]]
+    return f"{', '.join(changed)} changed since it was written" if changed else None
+
+
+def resume_state(ckpt_path: Path, fingerprint: dict, device, *, move_stale: bool, who: str) -> dict | None:
+    """The checkpoint at ``ckpt_path`` when it exists, can be read and matches ``fingerprint``; else
+    None. A checkpoint that does not match is moved aside when ``move_stale`` (process 0 only), with
+    a line saying why (``who`` names the run in it)."""
+    if not ckpt_path.exists():
+        return None
+    try:
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        saved = state.get("fingerprint")
+        reason = fingerprint_mismatch(saved, fingerprint)
+    except Exception as err:  # a torn or foreign file: not something to resume from
+        saved, reason = None, f"it cannot be read ({type(err).__name__}: {err})"
+    if reason is None:
+        return state
+    if move_stale:
+        stale = ckpt_path.with_name(f"checkpoint.stale-{digest(saved)[:8]}.pt")
+        os.replace(ckpt_path, stale)
+        print(f"{who}: not resuming from {ckpt_path}: {reason}; moved it to {stale.name} and starting afresh",
+              flush=True)
+    return None
+
+
+def load_trained(model_path: Path, device=None):
+    """Rebuild a trained model from ``model.pt`` (weights and the ModelConfig it was built with)."""
+    device = device or pick_device()
+    state = torch.load(model_path, map_location=device, weights_only=False)
+    cfg = ModelConfig(**state["model_config"])
+    # the weights are in state_dict: rebuild pretrained backbones from their saved configs, not the checkpoint
+    with architectures_only(state.get("pretrained_configs", {})):
+        model = build_model(state["model_name"], cfg).to(device)
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return model, state
