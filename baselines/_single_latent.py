@@ -31,7 +31,8 @@ Decoder calls and the KV cache
 written into the cache on the FIRST call (when the cache is empty); later calls must not add it
 again, so a model with memory needs ``z`` on the first call only, while the embedding and
 softmax paths need ``z`` on every call. ``key_padding`` covers the text tokens only; a 1 is
-prepended for the memory slot. Text positions never shift because of the memory slot.
+prepended for the memory slot. Text positions do not shift because of the memory slot (0..T-1),
+unless a model sets ``text_position_offset`` (Optimus' official convention: 1..T behind the slot).
 """
 from __future__ import annotations
 
@@ -143,8 +144,10 @@ class SingleLatentVAE(LatentModel):
         "bn": Option(bool, False, "batch-normalised posterior means (BN-VAE, Zhu et al. 2020)"),
         "bn_gamma": Option(float, 0.5, "BN-VAE's fixed scale gamma of the normalised means"),
     }
+    #: added to every text position id (0: text at positions 0..T-1 whatever the memory slots)
+    text_position_offset: int = 0
 
-    def __init__(self, cfg: ModelConfig, feature_size: int | None = None):
+    def __init__(self, cfg: ModelConfig, feature_size: int | None = None, posterior_bias: bool = True):
         super().__init__(cfg, n_groups=1)
         self.backbone = GPT2Backbone(cfg)
         self.n_embd = self.backbone.n_embd
@@ -152,7 +155,7 @@ class SingleLatentVAE(LatentModel):
         self.lm_head.weight = self.backbone.transformer.wte.weight  # GPT-2 ties its output projection
         feature_size = feature_size or self.n_embd
         self.posterior_head = GaussianHead(feature_size, cfg.latent_size, batch_norm=self.options["bn"],
-                                           bn_gamma=float(self.options["bn_gamma"]))
+                                           bn_gamma=float(self.options["bn_gamma"]), bias=posterior_bias)
         self.prior_head = GaussianHead(feature_size, cfg.latent_size)  # conditional tasks only
         self.latent_memory: LatentMemory | None = None
 
@@ -200,10 +203,18 @@ class SingleLatentVAE(LatentModel):
         return enc
 
     # -- latent algebra ------------------------------------------------------------------------
-    def sample_posterior(self, enc: GaussianEncoding, k: int = 1, use_mean: bool = False) -> LatentSample:
+    def sample_posterior(self, enc: GaussianEncoding, k: int = 1, use_mean: bool = False,
+                         eps: torch.Tensor | None = None) -> LatentSample:
         mean, logvar = enc.mean, enc.logvar  # [B, 1, d]
         shape = (k, *mean.shape)
-        z = mean.expand(shape) if use_mean else reparameterize(mean, logvar, k)
+        if eps is not None and tuple(eps.shape) != shape:
+            raise ValueError(f"{type(self).__name__}: eps must be [K, B, 1, d] = {shape}, got {tuple(eps.shape)}")
+        if use_mean:
+            z = mean.expand(shape)
+        elif eps is not None:
+            z = mean + (0.5 * logvar).exp() * eps
+        else:
+            z = reparameterize(mean, logvar, k)
         if enc.prior_mean is None:
             prior_mean = prior_logvar = torch.zeros(shape, dtype=mean.dtype, device=mean.device)
         else:
@@ -248,6 +259,7 @@ class SingleLatentVAE(LatentModel):
             # key_padding None: GPT2Backbone builds an explicit all-ones mask because the cache is non-empty
         if position_ids is None:
             position_ids = torch.arange(cached, cached + input_ids.shape[1], device=input_ids.device)[None]
+        position_ids = position_ids + self.text_position_offset
         tr = self.backbone.transformer
         hidden = tr.wte(input_ids) + tr.wpe(position_ids)  # [B, T, H]
         extra = self.latent_embedding(z)

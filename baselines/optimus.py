@@ -14,11 +14,25 @@ Decoder: GPT-2 receiving z through both of Optimus' paths, each with its own map
   * embedding: ``e_t = wte(x_t) + wpe(t) + W_e z``  (``W_e: d -> H``);
   * memory:    ``[m_1; ..; m_L] = W_m z`` (``W_m: d -> L*H``), ``m_l`` prepended as one past
     key AND value in layer l (Optimus uses the same vector for both), attended by every token.
-Unlike Optimus' code the text positions are not shifted by the memory slot (positions 0..T-1).
+
+``cfg.options["convention"]``: ``principled`` (default) or ``official``. Two differences, both
+reproduced to round-off by ``official`` against the official code's golden fixture
+(tests/test_parity_official.py):
+  * text positions: the official decoder puts the text at positions 1..T behind the memory slot
+    (Optimus modeling_gpt2.py:412, 418-420: ``past_length = 1``, so ``wpe`` row 0 is never used);
+    ``principled`` keeps GPT-2's positions 0..T-1 (a pretrained GPT-2 reads ``<bos>`` at position 0
+    as in its pretraining; the memory slot is not a token). With ``wpe`` rows shifted by one the two
+    are the same function (``ours[t] = official[t + 1]``);
+  * posterior head bias: the official ``encoder.linear`` is ``nn.Linear(H, 2d, bias=False)``
+    (modeling_bert.py:675); ``principled`` keeps the bias of the ``GaussianHead`` every
+    single-latent baseline shares, so that the baselines differ only in how z reaches the decoder.
 
 Recipe (Optimus' training): β = 0 for the first half of training, linear to 1 over the next
-quarter, then 1; per-dimension free bits λ = 0.5 (dimensions whose batch-mean KL ≤ λ are left
-out of the KL term). The schedules live in della/training/objectives.py.
+quarter, then 1 (``frange_cycle_zero_linear``, utils.py:996-1010); free bits λ = 0.5 per
+sentence AND dimension: a dimension's KL term of a sentence is left out of the objective when it is
+not above λ (vae.py:126-128: ``kl_mask = (loss_kl > dim_target_kl)`` on the ``[B, d]`` KL, not on
+its batch mean). The schedules and the mask live in della/training/objectives.py. Evaluation uses 100
+importance samples for the paper columns, as the official ``calc_iwnll`` (utils.py:1083).
 """
 from __future__ import annotations
 
@@ -28,7 +42,7 @@ from transformers import BertConfig, BertModel
 
 from baselines._single_latent import INIT_STD, MEMORY_KV_OPTION, SingleLatentVAE, gpt2_init_
 from della.models.backbone import ModelConfig
-from della.models.options import Option
+from della.models.options import Option, check_options
 from della.models.pretrained import load_pretrained
 from della.models.registry import register_model
 
@@ -52,11 +66,18 @@ def build_bert(cfg: ModelConfig) -> BertModel:
     return BertModel(config, add_pooling_layer=True)
 
 
+CONVENTIONS = ("principled", "official")
+
+
 @register_model("optimus")
 class Optimus(SingleLatentVAE):
     default_recipe = {"beta_schedule": "optimus", "free_bits": 0.5, "free_bits_mode": "dimension"}
     memory_slots = 1
+    official_iw_samples = 100  # official calc_iwnll: loss_iw(x0, x1, nsamples=100, ns=5), utils.py:1083
     OPTIONS = {
+        "convention": Option(str, "principled", "`official`: text at positions 1..T behind the memory slot and no "
+                             "posterior-head bias, as Optimus' code (tests/test_parity_official.py)",
+                             choices=CONVENTIONS),
         "encoder_pretrained": Option(str, None, "a BERT folder or hub name: the encoder and its tokenizer "
                                      "(Optimus' bert-base-cased); null: a small BERT of the decoder's shape",
                                      nullable=True),
@@ -64,8 +85,10 @@ class Optimus(SingleLatentVAE):
     }
 
     def __init__(self, cfg: ModelConfig):
+        official = check_options(type(self), cfg.options)["convention"] == "official"  # before the heads exist
         encoder = build_bert(cfg)
-        super().__init__(cfg, feature_size=encoder.config.hidden_size)
+        super().__init__(cfg, feature_size=encoder.config.hidden_size, posterior_bias=not official)
+        self.text_position_offset = self.memory_slots if official else 0
         self.encoder = encoder
         # a pretrained BERT reads its own WordPieces (train / evaluate build them with this tokenizer)
         self.encoder_tokenizer = None
@@ -77,12 +100,14 @@ class Optimus(SingleLatentVAE):
         self.latent_memory = self.make_memory()
 
     def encoder_inputs(self, batch):
-        if self.encoder_tokenizer is None:
-            return super().encoder_inputs(batch)
-        if batch.encoder_ids is None:
+        """The batch's encoder ids when it carries them (a pretrained BERT's WordPieces, or any
+        encoder vocabulary of the caller's), else the decoder's own ids."""
+        if batch.encoder_ids is not None:
+            return batch.encoder_ids, batch.encoder_mask, batch.encoder_source_ids, batch.encoder_source_mask
+        if self.encoder_tokenizer is not None:
             raise ValueError("optimus with a pretrained BERT (options.encoder_pretrained) needs batches with BERT ids "
                              "(encoder_ids): build them with encode_examples(..., model.encoder_tokenizer)")
-        return batch.encoder_ids, batch.encoder_mask, batch.encoder_source_ids, batch.encoder_source_mask
+        return super().encoder_inputs(batch)
 
     def pool(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """BERT's pooled first token: ``[B, T] -> [B, H_bert]``. Used for the posterior (the whole

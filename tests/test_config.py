@@ -172,4 +172,4 @@ def test_the_readme_model_options_table_is_generated_from_the_declarations():
     load_all()
     readme = (REPO / "README.md").read_text()
     block = readme.split("<!-- model-options:start -->\n", 1)[1].split("<!-- model-options:end -->", 1)[0]
-    assert block == options_table(dict(_REGISTRY)), "README's Model options table is stale: python -m della.models.options"
+    assert block == options_table(dict(_REGISTRY)), "README's Model options table is stale: python -m della.models"

@@ -191,7 +191,9 @@ def _della_batches(n=24, bs=8):
 def test_della_paper_columns_are_layer_means():
     model = _della(n_layer=3)
     torch.manual_seed(0)
-    out = evaluate_latent_model(model, _della_batches(), k=4, mi=False, progress=False)
+    # k = DELLA's official 30 samples: the principled and the paper columns read the same samples
+    out = evaluate_latent_model(model, _della_batches(), k=30, mi=False, progress=False)
+    assert out["iw_samples"] == out["iw_samples_paper"] == 30 and out["nll_rec_paper"] == out["nll_rec"]
     assert out["kl_sum"] == pytest.approx(sum(out["kl_per_group"]), rel=1e-5)
     assert out["kl_paper"] == pytest.approx(out["kl_sum"] / 3, rel=1e-5)
     assert out["neg_elbo_paper"] == pytest.approx(out["nll_rec"] + out["kl_sum"] / 3, rel=1e-5)
@@ -200,6 +202,22 @@ def test_della_paper_columns_are_layer_means():
     n_tok, n_sent = out["n_tokens"], out["n_sentences"]
     assert out["n_tokens_paper"] == n_tok + n_sent
     assert out["ppl_paper"] == pytest.approx(math.exp(out["iw_nll_official_mean"] * n_sent / (n_tok + n_sent)))
+
+
+def test_paper_columns_use_the_official_sample_count_whatever_iw_samples_says():
+    # DELLA's calc_iwnll draws 30 samples (official main.py --sample_times 30): the paper columns
+    # read the first 30 of one draw of max(k, 30), the principled ones the first k
+    model = _della(n_layer=3)
+    batches = _della_batches()
+    torch.manual_seed(0)
+    few = evaluate_latent_model(model, batches, k=4, mi=False, progress=False)
+    torch.manual_seed(0)
+    official = evaluate_latent_model(model, batches, k=30, mi=False, progress=False)
+    assert few["iw_samples"] == 4 and few["iw_samples_paper"] == 30
+    for key in ("ppl_paper", "kl_paper", "neg_elbo_paper", "nll_rec_paper", "ppl_official_mean"):
+        assert few[key] == official[key], key
+    assert few["ppl_sum"] != official["ppl_sum"]  # the first 4 samples only
+    assert few["neg_elbo_paper"] == pytest.approx(few["nll_rec_paper"] + few["kl_paper"], rel=1e-12)
 
 
 def test_della_paper_au_samples_the_lower_layers():

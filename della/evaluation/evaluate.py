@@ -27,7 +27,7 @@ EVAL_DEFAULTS = {
     "max_sentences": 1000,  # test sentences used for PPL / ELBO / KL / MI / AU, drawn at random (subset_seed)
     "subset_seed": 0,  # seed of the evaluated subset, the same for every run so that runs score the same sentences
     "long_sentences": "full",  # targets longer than train.max_length: "full" (scored up to n_positions) | "drop"
-    "iw_samples": 30,  # K of the importance-weighted bound (DELLA's code: 30; Optimus: 100)
+    "iw_samples": 30,  # K of the importance-weighted bound; the paper columns use the model's official K (DELLA 30, Optimus 100)
     "iw_chunk": 10,  # decoder passes run K·B sequences, this many copies of the batch at a time
     "mi": True,
     "au_deltas": [0.01, 0.2],
@@ -130,7 +130,9 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     subset = evaluation_subset(len(test_examples), cfg["max_sentences"], cfg["subset_seed"])
     encoded, examples, long_stats = encode_for_scoring(
         tokenizer, [test_examples[i] for i in subset], max_length=train_cfg["max_length"],
-        max_source_length=train_cfg["max_source_length"], n_positions=model.cfg.n_positions,
+        max_source_length=train_cfg["max_source_length"],
+        # Optimus' official convention puts the text at positions 1..T: one position fewer for it
+        n_positions=model.cfg.n_positions - getattr(model, "text_position_offset", 0),
         long_sentences=cfg["long_sentences"], encoder_tokenizer=enc_tok)
     if not encoded:
         raise ValueError(f"{task_spec.name}: every evaluated test sentence is longer than train.max_length = "

@@ -16,12 +16,18 @@ model it evaluates.
     train_utils.py): the latent terms averaged over groups (``GPT2VAEEncoder.forward`` stacks the
     per-layer ``log_prior``/``log_post`` and takes ``.mean(0)``; not a bound) and the token count
     ``attention_mask.sum(-1)`` of ``<bos> x <eos>``, i.e. words + <s> + </s>
-    (``n_tokens_paper`` = the scored tokens plus one <bos> per sentence).
+    (``n_tokens_paper`` = the scored tokens plus one <bos> per sentence), with the model's official
+    number of samples (``iw_samples_paper`` = ``model.official_iw_samples``: DELLA's ``calc_iwnll``
+    default 30, Optimus' ``loss_iw`` 100; else ``k``). One batched pass draws ``max(k, K_paper)``
+    samples: the principled figures read the first ``k``, the paper figures the first ``K_paper``.
     ``ppl_official_mean`` keeps the mean-over-groups latent term with OUR token count.
 * **ELBO** = E_q[log p(x|z)] − KL, with the reconstruction averaged over the K samples and the
-  analytic KL (per group, at the sampled lower groups). ``neg_elbo_sum`` / ``kl_sum`` sum the
+  analytic KL (per group, at the sampled lower groups, averaged over the K sample paths; the
+  official ``calc_iwnll`` takes DELLA's KL from one extra encoder pass instead, an estimator of
+  the same expectation with K times its variance). ``neg_elbo_sum`` / ``kl_sum`` sum the
   groups (principled); ``neg_elbo_paper`` / ``kl_paper`` average them as the official code
-  (``kl_loss = torch.stack(all_kl_loss).mean(0)``). Nats per sentence.
+  (``kl_loss = torch.stack(all_kl_loss).mean(0)``), over ``K_paper`` samples
+  (``nll_rec_paper``). Nats per sentence.
 * **MI** (Hoffman & Johnson 2016; ``calc_mi`` of vae-pretraining-encoder / Optimus):
   ``I(x; z) = E_x E_{q(z|x)} log q(z|x) − E_{q(z)} log q(z)`` with the first term analytic
   (``−d/2 log 2π − ½ Σ (1 + log σ²)``, as ``calc_mi``; for DELLA per group at the sampled lower
@@ -33,11 +39,13 @@ model it evaluates.
   to ``mi`` exactly (for single-latent models ``mi_per_group == [mi]``).
 * **AU** (Burda et al. 2016): dimension u is active when Var_x(E_q[z_u|x]) >= delta (the
   ``>=`` of Optimus, vae-pretraining-encoder and DELLA's ``calc_au``; the variance is the
-  unbiased one, as ``calc_au``'s ``var_sum / (cnt − 1)``). Two ways of taking DELLA's
+  unbiased one, as ``calc_au``'s ``var_sum / (cnt − 1)``, in float64). Two ways of taking DELLA's
   posterior means: ``au_*`` (principled: layer by layer with the lower layers at their
-  means, i.e. the mean of the mean path) and ``au_paper*`` (official ``calc_au``:
-  ``get_encode_states`` returns each layer's posterior mean given lower layers SAMPLED from
-  the posterior). Reported at delta = 0.01 and 0.2, as a count over all dimensions
+  means, i.e. the mean of the mean path, the clamped means the model samples around) and
+  ``au_paper*`` (official ``calc_au``: ``get_encode_states`` returns each layer's posterior mean,
+  UNCLAMPED, given lower layers SAMPLED from the posterior, in two passes with fresh noise:
+  ``var = Σ (m2 − mean(m1))² / (N − 1)``; here the passes are the first two of the K samples).
+  Reported at delta = 0.01 and 0.2, as a count over all dimensions
   (``au_joint``, ``au_paper_joint``) and as the mean over groups of the per-group count
   (``au_per_group_mean``, ``au_paper``: the paper's figure for DELLA, 0..d). For
   single-latent models both ways coincide.
@@ -69,45 +77,60 @@ def gaussian_neg_entropy(logvar: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = None, mi: bool = True,
-                          au_deltas=(0.01, 0.2), progress: bool = True, posterior_means: list | None = None) -> dict:
+                          au_deltas=(0.01, 0.2), progress: bool = True, posterior_means: list | None = None,
+                          iw_eps: list | None = None) -> dict:
     """IW-PPL, ELBO, KL (total and per group), MI and AU over ``batches`` (a list of Batch).
 
     ``posterior_means``: a list that receives the posterior means ``[N, L, d]`` used for AU (so a
-    caller can probe them without encoding the data again)."""
+    caller can probe them without encoding the data again). ``iw_eps``: per batch, the
+    standard-normal draws of its ``max(k, K_paper)`` posterior samples ``[K, B, L, d]`` (default:
+    fresh draws; the parity tests replay the official code's noise with it). Sample 0 also serves
+    MI (its one z per sentence) and the first pass of ``au_paper``, sample 1 its second pass."""
     model.eval()
+    k_paper = getattr(model, "official_iw_samples", None) or k
+    k_draw = max(k, k_paper)
     n_sent = 0
     n_tok = 0
-    sums = {"iw_ll_sum": 0.0, "iw_ll_official_mean": 0.0, "rec": 0.0, "kl_sum": 0.0, "kl_mean": 0.0}
+    sums = {"iw_ll_sum": 0.0, "iw_ll_official_mean": 0.0, "rec": 0.0, "rec_paper": 0.0, "kl_sum": 0.0,
+            "kl_mean": 0.0}
     kl_groups = None
-    means, means_sampled_lower, encs, z_first, neg_entropy, log_q_own = [], [], [], [], [], []
+    means, means_pass1, means_pass2, encs, z_first, neg_entropy, log_q_own = [], [], [], [], [], [], []
     seconds = {"iw_elbo_kl": 0.0, "au": 0.0, "mi": 0.0}
-    for batch in tqdm(batches, desc=f"IW-PPL (K={k})", disable=not progress, leave=False):
+    for b, batch in enumerate(tqdm(batches, desc=f"IW-PPL (K={k_draw})", disable=not progress, leave=False)):
         start = time.perf_counter()
         enc = model.encode(batch)
-        sample = model.sample_posterior(enc, k=k)
-        log_px_z = model.log_px_given_z(batch, sample.z, chunk=k_chunk)  # [K, B]
-        latent_terms = sample.log_prior() - sample.log_q()  # [K, B, L]
-        for key, how in (("iw_ll_sum", "sum"), ("iw_ll_official_mean", "mean")):
-            log_w = log_px_z + _reduce_groups(latent_terms, how)
-            sums[key] += (torch.logsumexp(log_w, 0) - math.log(k)).sum().item()
-        kl = sample.kl().sum(-1).mean(0)  # [B, L]: analytic per group, averaged over the K paths
-        sums["rec"] += (-log_px_z.mean(0)).sum().item()
+        # eps only when given: a model written before the keyword existed keeps working
+        sample = (model.sample_posterior(enc, k=k_draw) if iw_eps is None
+                  else model.sample_posterior(enc, k=k_draw, eps=iw_eps[b]))
+        log_px_z = model.log_px_given_z(batch, sample.z, chunk=k_chunk)  # [K_draw, B]
+        # principled figures: the first k samples; paper figures: the first k_paper
+        for key, how, kk in (("iw_ll_sum", "sum", k), ("iw_ll_official_mean", "mean", k_paper)):
+            latent_terms = sample[:kk].log_prior() - sample[:kk].log_q()  # [K, B, L]
+            log_w = log_px_z[:kk] + _reduce_groups(latent_terms, how)
+            sums[key] += (torch.logsumexp(log_w, 0) - math.log(kk)).sum().item()
+        sums["rec"] += (-log_px_z[:k].mean(0)).sum().item()
+        sums["rec_paper"] += (-log_px_z[:k_paper].mean(0)).sum().item()
+        kl = sample[:k].kl().sum(-1).mean(0)  # [B, L]: analytic per group, averaged over the k paths
+        kl_paper = sample[:k_paper].kl().sum(-1).mean(0)  # [B, L] over the k_paper paths
         sums["kl_sum"] += kl.sum(-1).sum().item()
-        sums["kl_mean"] += kl.mean(-1).sum().item()
+        sums["kl_mean"] += kl_paper.mean(-1).sum().item()
         kl_groups = kl.sum(0) if kl_groups is None else kl_groups + kl.sum(0)
         n_sent += len(batch)
         n_tok += batch.n_tokens.sum().item()
         mid = time.perf_counter()
         seconds["iw_elbo_kl"] += mid - start
         means.append(model.sample_posterior(enc, k=1, use_mean=True).post_mean[0])  # [B, L, d]
-        # official calc_au: each layer's posterior mean given lower layers sampled from the posterior
-        means_sampled_lower.append(sample.post_mean[0])  # [B, L, d]
+        # official calc_au: each layer's posterior mean (unclamped) given lower layers sampled from the
+        # posterior, in two passes with fresh noise: samples 0 and 1 (one pass when k_draw = 1)
+        unclamped = sample.post_mean if sample.post_mean_unclamped is None else sample.post_mean_unclamped
+        means_pass1.append(unclamped[0])  # [B, L, d]
+        means_pass2.append(unclamped[min(1, k_draw - 1)])
         seconds["au"] += time.perf_counter() - mid
         if mi:
             encs.append(enc)
             z_first.append(sample.z[0])  # one z_i ~ q(z | x_i) per sentence
             neg_entropy.append(gaussian_neg_entropy(sample.post_logvar[0]))  # [B, L], at z_i's lower groups
-            log_q_own.append(sample.log_q()[0])  # [B, L]: the same term at the sample itself
+            log_q_own.append(sample[:1].log_q()[0])  # [B, L]: the same term at the sample itself
     out = {
         "n_sentences": n_sent,
         "n_tokens": n_tok,
@@ -115,6 +138,7 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
         "token_denominator": OUR_TOKENS,
         "token_denominator_paper": PAPER_TOKENS,
         "iw_samples": k,
+        "iw_samples_paper": k_paper,
     }
     for conv, key in (("sum", "iw_ll_sum"), ("official_mean", "iw_ll_official_mean")):
         nll = -sums[key]
@@ -122,19 +146,21 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
         out[f"ppl_{conv}"] = math.exp(nll / n_tok)
     out["ppl_paper"] = math.exp(-sums["iw_ll_official_mean"] / (n_tok + n_sent))
     out["nll_rec"] = sums["rec"] / n_sent
+    out["nll_rec_paper"] = sums["rec_paper"] / n_sent  # official calc_iwnll's 'nll' (K_paper samples)
     out["kl_sum"] = sums["kl_sum"] / n_sent
     out["kl_official_mean"] = sums["kl_mean"] / n_sent
     out["kl_paper"] = out["kl_official_mean"]
     out["kl_per_group"] = (kl_groups / n_sent).tolist()
     out["neg_elbo_sum"] = out["nll_rec"] + out["kl_sum"]
-    out["neg_elbo_official_mean"] = out["nll_rec"] + out["kl_official_mean"]
+    out["neg_elbo_official_mean"] = out["nll_rec_paper"] + out["kl_official_mean"]
     out["neg_elbo_paper"] = out["neg_elbo_official_mean"]
     start = time.perf_counter()
     means = torch.cat(means)
     if posterior_means is not None:
         posterior_means.append(means)
     out.update(active_units(means, au_deltas))
-    out.update(active_units(torch.cat(means_sampled_lower), au_deltas, prefix="au_paper"))
+    out.update(active_units(torch.cat(means_pass1), au_deltas, prefix="au_paper",
+                            means_second_pass=torch.cat(means_pass2)))
     seconds["au"] += time.perf_counter() - start
     if mi:
         start = time.perf_counter()
@@ -150,19 +176,31 @@ def active_counts(var: torch.Tensor, delta: float) -> torch.Tensor:
     return (var >= delta).sum(-1)
 
 
-def active_units(post_means: torch.Tensor, deltas=(0.01, 0.2), prefix: str = "au") -> dict:
-    """Active units from posterior means ``[N, L, d]``: Var over x (unbiased) of E_q[z|x] >= delta.
+def posterior_mean_variance(means: torch.Tensor, means_second_pass: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-dimension variance over sentences of posterior means, in float64: ``[N, L, d] -> [L, d]``,
+    ``Σ_i (m_i − mean(m))² / (N − 1)`` (unbiased). With ``means_second_pass`` (the same sentences
+    encoded again with fresh noise) it is the official ``calc_au``'s two-pass estimator
+    ``Σ_i (m2_i − mean(m1))² / (N − 1)`` (DELLA train_utils.py:55-84, Optimus utils.py:1256-1306)."""
+    first = means.double()
+    second = first if means_second_pass is None else means_second_pass.double()
+    return (second - first.mean(0)).pow(2).sum(0) / (first.shape[0] - 1)
+
+
+def active_units(post_means: torch.Tensor, deltas=(0.01, 0.2), prefix: str = "au",
+                 means_second_pass: torch.Tensor | None = None) -> dict:
+    """Active units from posterior means ``[N, L, d]``: Var over x (unbiased, float64) of E_q[z|x] >= delta
+    (``posterior_mean_variance``; ``means_second_pass``: the official two-pass estimator).
 
     ``prefix="au"``: ``au_joint@δ`` (all dimensions), ``au_per_group@δ`` and
     ``au_per_group_mean@δ``; ``prefix="au_paper"``: ``au_paper_joint@δ``, ``au_paper_per_group@δ``
     and ``au_paper@δ`` (the per-group mean, the paper's AU column)."""
-    var = post_means.float().var(0, unbiased=True)  # [L, d]
+    var = posterior_mean_variance(post_means, means_second_pass)  # [L, d]
     out = {}
     for delta in deltas:
         per_group = active_counts(var, delta)
         mean_key = f"{prefix}_per_group_mean@{delta}" if prefix == "au" else f"{prefix}@{delta}"
         out[f"{prefix}_joint@{delta}"] = int(per_group.sum())
-        out[mean_key] = float(per_group.float().mean())
+        out[mean_key] = float(per_group.double().mean())
         out[f"{prefix}_per_group@{delta}"] = per_group.tolist()
     return out
 

@@ -7,6 +7,7 @@
   della.py       DELLA's whole forward pass (and ``della-bart``)
   pretrained.py  loading pretrained weights, and what was newly initialised
   registry.py    ``@register_model``: models of this package and of ``baselines/`` by name
+  __main__.py    ``python -m della.models``: the README's "Model options" table
 """
 
 # What a baseline file needs (README "Add a baseline"); both modules are light (no torch).

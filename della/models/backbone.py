@@ -104,8 +104,11 @@ def attention_mask_4d(key_padding: torch.Tensor, query_length: int, causal: bool
     """Boolean ``[B, 1, T, P+T]`` mask (True = may attend) for transformers' SDPA attention.
 
     ``key_padding`` is ``[B, P+T]`` with 1 for real tokens. The last ``T`` keys are the queries
-    themselves. Every query may always attend to itself, so that a fully padded row never turns
-    the softmax into NaN (such rows are padding and are never read).
+    themselves. Padded keys are masked for EVERY query, a padded query's own key included, as the
+    official DELLA encoder's additive mask does (model.py:667-672: ``(1 - mask) * -10000`` on every
+    key): a padded position of the encoder attends to the real tokens only. A query that may see
+    no key at all (a left-padded position of a causal pass, a fully padded row) attends to itself
+    instead, so that its softmax never turns into NaN (such positions are padding and never read).
     """
     batch, total = key_padding.shape
     device = key_padding.device
@@ -114,7 +117,8 @@ def attention_mask_4d(key_padding: torch.Tensor, query_length: int, causal: bool
     key_pos = torch.arange(total, device=device)[None, :]  # [1, P+T]
     if causal:
         allowed = allowed & (key_pos <= query_pos)
-    return allowed | (key_pos == query_pos)
+    sees_nothing = ~allowed.any(-1, keepdim=True)  # [B, 1, T, 1]
+    return allowed | (sees_nothing & (key_pos == query_pos))
 
 
 class GPT2Backbone(nn.Module):

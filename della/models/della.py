@@ -49,9 +49,17 @@ New tokens' values are fused with the same z under the KV cache, so cached decod
 
 Switches (``cfg.options``) — official behaviour marked (official)
 ------------------------------------------------------------------
+``convention: "principled" | "official"``  one switch for the official code's behaviour:
+                                ``official`` sets the defaults of the switches below to the official
+                                code's (today ``pool_mask_padding: false``); an option given
+                                explicitly still wins. With ``official`` the model reproduces the
+                                official code's numbers to round-off in float64
+                                (tests/test_parity_official.py, on its golden fixture).
 ``rank: 4``                     LMF rank (official ``--latent_lmf_rank``).
 ``pool_mask_padding: true``     mask padding in the attention pooling; ``false`` = (official), which
-                                lets padding tokens take part in the pooling softmax.
+                                lets padding tokens take part in the pooling softmax (official
+                                model.py:730 calls the pooling without the mask: a sentence's
+                                posterior then depends on how much padding its batch gave it).
 ``fusion: "lowrank" | "add"``   table-4 ablation "w/o tensor product": ``add`` replaces the tensor
                                 product by ``v' = v + W_l z_l + b_l``.
 ``layerwise: true | false``     table-4 "w/o layer-wise latents": ONE latent group, inferred
@@ -90,11 +98,22 @@ from della.models.backbone import GPT2Backbone, ModelConfig
 from della.models.bart import BartSeq2Seq
 from della.models.options import Option, check_options
 from della.models.registry import register_model
-from della.models.vae import (LatentModel, LatentSample, ModelOutput, gaussian_log_density, scored_token_log_likelihood,
-                              token_log_likelihood)
+from della.models.vae import (LatentModel, LatentSample, ModelOutput, gaussian_log_density, loss_dtype,
+                              scored_token_log_likelihood, token_log_likelihood)
 
+# what ``convention: official`` changes in the defaults of ``Della.OPTIONS`` (explicit options still win)
+OFFICIAL_OPTIONS = {"pool_mask_padding": False}
 CLAMP = 5.0  # official dist.Normal clamps mean and log-variance to [-5, 5]
 INIT_STD = 0.02  # official GPT2PreTrainedModel._init_weights (config.initializer_range)
+
+
+def _options(model_cls, given: dict) -> dict:
+    """``Della.OPTIONS`` checked and completed; ``convention: official`` sets the defaults of
+    ``OFFICIAL_OPTIONS`` (an option given explicitly still wins)."""
+    opts = check_options(model_cls, given)
+    if opts["convention"] == "official":
+        opts.update({key: value for key, value in OFFICIAL_OPTIONS.items() if key not in given})
+    return opts
 
 
 def _normal(*shape: int) -> nn.Parameter:
@@ -212,7 +231,11 @@ class DellaEncoding(TensorRecord):
 @register_model("della")
 class Della(LatentModel):
     default_recipe: ClassVar[dict] = {}
+    official_iw_samples: ClassVar[int] = 30  # official main.py --sample_times default, passed to calc_iwnll
     OPTIONS: ClassVar[dict] = {  # the switches of the module docstring; official behaviour noted
+        "convention": Option(str, "principled", "`official`: the official code's defaults (OFFICIAL_OPTIONS: "
+                             "padding pooled), reproducing its numbers (tests/test_parity_official.py)",
+                             choices=("principled", "official")),
         "rank": Option(int, 4, "LMF rank of the tensor-product fusion (official --latent_lmf_rank 4)"),
         "pool_mask_padding": Option(bool, True, "mask padding in the attention pooling (official: false)"),
         "fusion": Option(str, "lowrank", "how z_l enters the values: low-rank tensor product, or `add` "
@@ -231,7 +254,7 @@ class Della(LatentModel):
         if cfg.backbone != "gpt2":
             raise ValueError(f"della: backbone {cfg.backbone!r} is built by its own class (della-{cfg.backbone}); "
                              f"select it with model_config.backbone in a recipe (della/config.py)")
-        opts = check_options(type(self), cfg.options)
+        opts = _options(type(self), cfg.options)
         backbone = GPT2Backbone(cfg)
         n_layer = backbone.n_layer
         super().__init__(cfg, n_groups=n_layer if opts["layerwise"] else 1)
@@ -356,14 +379,18 @@ class Della(LatentModel):
                          eps: torch.Tensor | None = None) -> LatentSample:
         """K samples through the recurrence in one batched pass: every field ``[K, B, G, d]``.
 
-        ``eps`` ``[K, B, G, d]`` (optional): the standard-normal draws to use (tests).
+        ``eps`` ``[K, B, G, d]`` (optional): the standard-normal draws to use (tests). The posterior
+        means are also returned unclamped (``post_mean_unclamped``, what the official ``calc_au``
+        reads); sampling, KL and densities use the clamped ones (official dist.Normal).
         """
         b, g, d = enc.post_x.shape[0], self.n_groups, self.latent_size
         if eps is None and not use_mean:
             eps = torch.randn(k, b, g, d, device=enc.post_x.device, dtype=enc.post_x.dtype)
+        elif eps is not None and tuple(eps.shape) != (k, b, g, d):
+            raise ValueError(f"della: eps must be [K, B, G, d] = {(k, b, g, d)}, got {tuple(eps.shape)}")
         shape = (k, b, 2 * d)
         h = z = enc.post_x.new_zeros(k, b, d)  # h_0 = z_0 = 0
-        zs, post, prior = [], [], []
+        zs, post, prior, means_unclamped = [], [], [], []
         for l in range(g):
             if self.opts["recurrence"]:
                 h = self._recur(h, z, l)  # [K, B, d]
@@ -373,13 +400,15 @@ class Della(LatentModel):
                 q = enc.post_x[:, l].expand(*shape)
                 p = self._prior_params(enc, None, l, shape)
             q_mean, q_logvar = self._split(q)
+            means_unclamped.append(q[..., :d])
             z = q_mean if use_mean else q_mean + (0.5 * q_logvar).exp() * eps[:, :, l]
             zs.append(z)
             post.append((q_mean, q_logvar))
             prior.append(self._split(p))
         stack = lambda items, i: torch.stack([it[i] for it in items], 2)  # noqa: E731 -> [K, B, G, d]
         return LatentSample(z=torch.stack(zs, 2), post_mean=stack(post, 0), post_logvar=stack(post, 1),
-                            prior_mean=stack(prior, 0), prior_logvar=stack(prior, 1))
+                            prior_mean=stack(prior, 0), prior_logvar=stack(prior, 1),
+                            post_mean_unclamped=torch.stack(means_unclamped, 2))
 
     def _summaries(self, z: torch.Tensor) -> torch.Tensor:
         """``h_l`` for every group given the latents themselves: z ``[N, G, d]`` → ``[N, G, d]``."""
@@ -454,9 +483,10 @@ class Della(LatentModel):
         head on scored positions only. ``forward`` and ``log_px_given_z`` (della/models/vae.py) use it."""
         return scored_token_log_likelihood(self._decode_hidden(input_ids, z), labels, self.lm_head)
 
-    def forward(self, batch: Batch) -> ModelOutput:
-        """One training pass: encoder once, one posterior sample, decoder; KL unreduced ``[B, G, d]``."""
-        sample = self.sample_posterior(self.encode(batch), k=1)
+    def forward(self, batch: Batch, eps: torch.Tensor | None = None) -> ModelOutput:
+        """One training pass: encoder once, one posterior sample, decoder; KL unreduced ``[B, G, d]``.
+        ``eps`` ``[B, G, d]``: the posterior noise to use (default: fresh draws)."""
+        sample = self.sample_posterior(self.encode(batch), k=1, eps=None if eps is None else eps[None])
         z = sample.z[0]  # [B, G, d]
         return ModelOutput(rec=-self.sequence_log_likelihood(batch.input_ids, batch.labels, z), kl=sample.kl()[0],
                            z=z, post_mean=sample.post_mean[0], bow_ll=self.maybe_bow(z, batch))
@@ -465,7 +495,7 @@ class Della(LatentModel):
         """Official BoW: ``log_softmax(lm_head(mlp_bow(z_G)))`` scored at every target token: ``[B]``."""
         if self.mlp_bow is None:
             raise ValueError("della: the BoW loss needs cfg.options.bow = true")
-        log_probs = self.lm_head(self.mlp_bow(z[:, -1])).float().log_softmax(-1)  # [B, V]
+        log_probs = loss_dtype(self.lm_head(self.mlp_bow(z[:, -1]))).log_softmax(-1)  # [B, V]
         targets = batch.labels[:, 1:]
         picked = log_probs.gather(1, targets.clamp(min=0))
         return (picked * (targets != -100)).sum(-1)
@@ -515,7 +545,7 @@ class DellaBart(Della):
     conditional_only = True
 
     def __init__(self, cfg: ModelConfig):
-        opts = check_options(type(self), cfg.options)
+        opts = _options(type(self), cfg.options)
         seq2seq = BartSeq2Seq(cfg)  # the seq2seq plumbing shared with the bart baseline
         bart_cfg = seq2seq.bart.config
         n_layer = bart_cfg.decoder_layers

@@ -8,7 +8,7 @@ and inherits its parents' (``declared_options`` merges them along the class hier
 workflow checks every recipe's options against its model's declarations before any job runs
 (``della/config.py``): an unknown name is refused with the closest declared one, a value of the
 wrong type or outside ``choices`` is refused. The README's "Model options" table is generated from
-the same declarations (``python -m della.models.options``).
+the same declarations (``python -m della.models``).
 """
 from __future__ import annotations
 
@@ -83,15 +83,3 @@ def options_table(models: dict[str, type]) -> str:
         meaning = option.meaning.replace("|", "\\|")
         lines.append(f"| `{key}` | {', '.join(f'`{n}`' for n in names)} | {kind} | `{option.default!r}` | {meaning} |")
     return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    """Print the README's "Model options" table from the registered models' declarations."""
-    from della.models.registry import _REGISTRY, load_all
-
-    load_all()
-    print(options_table(dict(_REGISTRY)), end="")
-
-
-if __name__ == "__main__":
-    main()

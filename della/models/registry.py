@@ -34,7 +34,8 @@ def load_all() -> None:
     for package_name in MODEL_PACKAGES:
         package = importlib.import_module(package_name)
         for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package_name}.{module.name}")
+            if module.name != "__main__":  # ``python -m della.models`` prints; importing it must not
+                importlib.import_module(f"{package_name}.{module.name}")
 
 
 def available_models() -> list[str]:

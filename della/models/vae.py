@@ -60,13 +60,14 @@ class GaussianHead(nn.Module):
 
     ``clamp``: DELLA's official code clamps both to [-5, 5]. ``batch_norm``: BN-VAE (Zhu et al.,
     2020) normalises the posterior means over the batch with a fixed scale gamma so that every
-    dimension's KL is bounded below; pass ``bn_gamma``.
+    dimension's KL is bounded below; pass ``bn_gamma``. ``bias``: False for Optimus' official
+    ``encoder.linear`` (``nn.Linear(H, 2d, bias=False)``, Optimus modeling_bert.py:675).
     """
 
     def __init__(self, in_features: int, latent_size: int, clamp: float | None = None,
-                 batch_norm: bool = False, bn_gamma: float = 0.5):
+                 batch_norm: bool = False, bn_gamma: float = 0.5, bias: bool = True):
         super().__init__()
-        self.proj = nn.Linear(in_features, 2 * latent_size)
+        self.proj = nn.Linear(in_features, 2 * latent_size, bias=bias)
         self.clamp = clamp
         self.bn = None
         if batch_norm:
@@ -85,13 +86,19 @@ class GaussianHead(nn.Module):
         return mean, logvar
 
 
+def loss_dtype(logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` in the dtype the losses are computed in: the model's own, at least float32 (a bf16
+    or fp16 output under autocast is upcast; a float64 model keeps float64, as the official code)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def token_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Summed log p(token) per sequence: ``[B, T, V], [B, T] -> [B]``.
 
     transformers' convention: ``labels`` are aligned with the inputs and shifted here; -100 marks
-    positions that are not predicted (padding, the conditional source).
+    positions that are not predicted (padding, the conditional source). Computed in ``loss_dtype``.
     """
-    shift_logits = logits[:, :-1].float()
+    shift_logits = loss_dtype(logits[:, :-1])
     shift_labels = labels[:, 1:]
     nll = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
                           ignore_index=-100, reduction="none")
@@ -105,7 +112,7 @@ def scored_token_log_likelihood(hidden: torch.Tensor, labels: torch.Tensor, head
     targets = labels[:, 1:]
     keep = targets != -100  # [B, T-1]
     row = keep.nonzero()[:, 0]  # the sequence of each scored position
-    logits = head(hidden[:, :-1][keep]).float()  # [N_scored, V]
+    logits = loss_dtype(head(hidden[:, :-1][keep]))  # [N_scored, V]
     token_ll = -F.cross_entropy(logits, targets[keep], reduction="none")
     return torch.zeros(labels.shape[0], dtype=token_ll.dtype, device=token_ll.device).index_add(0, row, token_ll)
 
@@ -138,6 +145,15 @@ class LatentSample:
     post_logvar: torch.Tensor
     prior_mean: torch.Tensor
     prior_logvar: torch.Tensor
+    # the posterior mean before any clamp (DELLA clamps it to [-5, 5]; the official calc_au reads it
+    # unclamped, model.py:760-761); None: no clamp, the same as post_mean
+    post_mean_unclamped: torch.Tensor | None = None
+
+    def __getitem__(self, index) -> "LatentSample":
+        """The samples ``index`` (a slice or index of the K axis) of every field."""
+        return LatentSample(*(None if v is None else v[index] for v in
+                              (self.z, self.post_mean, self.post_logvar, self.prior_mean, self.prior_logvar,
+                               self.post_mean_unclamped)))
 
     def log_q(self) -> torch.Tensor:
         """log q(z_l | z_<l, x) per group: ``[K, B, L]``."""
@@ -211,9 +227,16 @@ class TextModel(nn.Module):
 
 
 class LatentModel(TextModel):
-    """A VAE over text. ``n_groups`` (L) latent groups of ``latent_size`` (d) dimensions."""
+    """A VAE over text. ``n_groups`` (L) latent groups of ``latent_size`` (d) dimensions.
+
+    ``official_iw_samples``: the number of importance samples of the model's official evaluation
+    code (DELLA's ``calc_iwnll``: 30, Optimus' ``loss_iw``: 100). The paper-convention columns
+    (``ppl_paper``, ``neg_elbo_paper``, ``kl_paper``; della/evaluation/latent.py) use it whatever
+    ``evaluate.iw_samples`` says; None: a model without official code, ``evaluate.iw_samples``.
+    """
 
     has_latent: ClassVar[bool] = True
+    official_iw_samples: ClassVar[int | None] = None
     OPTIONS: ClassVar[dict] = {
         "bow": Option(bool, False, "a bag-of-words head on z (Zhao et al. 2017), trained when the objective's "
                       "`bow_weight` > 0 (set automatically then)"),
@@ -232,9 +255,12 @@ class LatentModel(TextModel):
         on z: computed once and shared by all K samples and by every pair in MI."""
         raise NotImplementedError
 
-    def sample_posterior(self, enc: Any, k: int = 1, use_mean: bool = False) -> LatentSample:
+    def sample_posterior(self, enc: Any, k: int = 1, use_mean: bool = False,
+                         eps: torch.Tensor | None = None) -> LatentSample:
         """Draw ``k`` samples of z ~ q(z | x) in one batched pass (``use_mean``: z = the mean,
-        layer by layer, for active units), with the prior's parameters at those samples."""
+        layer by layer, for active units), with the prior's parameters at those samples.
+        ``eps`` ``[k, B, L, d]``: the standard-normal draws to use instead of fresh ones
+        (``z = mean + std * eps``; the parity tests replay the official code's noise with it)."""
         raise NotImplementedError
 
     def log_posterior_pairwise(self, z: torch.Tensor, enc: Any) -> torch.Tensor:
@@ -248,9 +274,10 @@ class LatentModel(TextModel):
         raise NotImplementedError
 
     # -- generic parts -------------------------------------------------------------------------
-    def forward(self, batch: Batch) -> ModelOutput:
+    def forward(self, batch: Batch, eps: torch.Tensor | None = None) -> ModelOutput:
+        """One training pass; ``eps`` ``[B, L, d]``: the posterior noise to use (default: fresh)."""
         enc = self.encode(batch)
-        sample = self.sample_posterior(enc, k=1)
+        sample = self.sample_posterior(enc, k=1, eps=None if eps is None else eps[None])
         z = sample.z[0]
         return ModelOutput(rec=-self.sequence_log_likelihood(batch.input_ids, batch.labels, z), kl=sample.kl()[0],
                            z=z, post_mean=sample.post_mean[0], bow_ll=self.maybe_bow(z, batch))

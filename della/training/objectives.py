@@ -30,11 +30,15 @@ Schedules of beta (``beta_schedule``):
   N equal periods (so the schedule completes the same way for every model of a task); without
   it a period is ``cycle_epochs`` epochs (the paper: 2), rounded so that training ends at the
   end of one;
-* ``optimus``   — Li et al. 2020: 0 for the first half of training, linear to ``beta_max`` over
-  the next quarter, then constant.
+* ``optimus``   — Li et al. 2020, exactly the official ``frange_cycle_zero_linear(n_iter, stop=beta_max,
+  n_cycle=1, ratio_increase=0.25, ratio_zero=0.5)`` (Optimus utils.py:996-1010, run_lm_vae_training.py:326):
+  0 at steps ``i < n/2``; from the first step ``i0 = ceil(n/2)`` on, ``(i - i0) * beta_max / (n/4)`` until
+  that passes ``beta_max``, then ``beta_max`` (tests/test_parity_official.py checks it against the
+  official values). For an odd ``n`` the ramp starts at 0 on step ``(n+1)/2``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -87,9 +91,12 @@ def beta_at(cfg: ObjectiveConfig, step: int, total_steps: int, steps_per_epoch: 
     if cfg.beta_schedule == "linear":
         return cfg.beta_max * min(1.0, progress / cfg.anneal_fraction)
     if cfg.beta_schedule == "optimus":
-        if progress < 0.5:
+        # frange_cycle_zero_linear: beta 0 while i < n_iter * ratio_zero, then v = 0, step, 2 step, ...
+        # (step = beta / (n_iter * ratio_increase)) while v <= beta, then beta
+        first_ramp_step = math.ceil(total_steps * 0.5)
+        if step < first_ramp_step:
             return 0.0
-        return cfg.beta_max * min(1.0, (progress - 0.5) / 0.25)
+        return min(cfg.beta_max, (step - first_ramp_step) * (cfg.beta_max / (total_steps * 0.25)))
     # cyclical
     if cfg.cycles is not None:
         n_cycles = cfg.cycles
@@ -102,25 +109,33 @@ def beta_at(cfg: ObjectiveConfig, step: int, total_steps: int, steps_per_epoch: 
     return cfg.beta_min + (cfg.beta_max - cfg.beta_min) * min(1.0, (phase - 0.5) / 0.25)
 
 
-def kl_term(kl: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor:
-    """The KL part of the objective from per-dimension KL ``[B, L, d]`` (a scalar)."""
+def kl_term_per_sentence(kl: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor:
+    """The KL part of the objective of each sentence, ``[B, L, d] -> [B]``, before the batch mean
+    (for ``free_bits_mode: batch`` the floor applies to the batch mean only: see ``kl_term``)."""
     if cfg.kl_groups == "first":
         kl = kl[:, :1]
     elif cfg.kl_groups == "last":
         kl = kl[:, -1:]
     reduce_groups = (lambda t: t.mean(-1)) if cfg.kl_reduction == "mean" else (lambda t: t.sum(-1))
     lam = cfg.free_bits
-    if lam <= 0:
-        return reduce_groups(kl.sum(-1)).mean()
-    if cfg.free_bits_mode == "dimension":
-        kept = kl * (kl > lam).float()  # Optimus: kl_mask = (loss_kl > dim_target_kl)
-        return reduce_groups(kept.sum(-1)).mean()
-    if cfg.free_bits_mode == "group":  # official DELLA kl_threshold
-        return reduce_groups(kl.sum(-1).clamp(min=lam)).mean()
+    if lam > 0 and cfg.free_bits_mode == "dimension":
+        # Optimus vae.py:126-128: kl_mask = (loss_kl > dim_target_kl) per sentence and dimension
+        return reduce_groups((kl * (kl > lam).to(kl.dtype)).sum(-1))
+    if lam > 0 and cfg.free_bits_mode == "group":  # official DELLA kl_threshold
+        return reduce_groups(kl.sum(-1).clamp(min=lam))
     per_sentence = reduce_groups(kl.sum(-1))  # [B]
-    if cfg.free_bits_mode == "sentence":
-        return per_sentence.clamp(min=lam).mean()
-    return per_sentence.mean().clamp(min=lam)  # batch
+    if lam > 0 and cfg.free_bits_mode == "sentence":
+        return per_sentence.clamp(min=lam)
+    return per_sentence
+
+
+def kl_term(kl: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor:
+    """The KL part of the objective from per-dimension KL ``[B, L, d]`` (a scalar): the batch mean of
+    ``kl_term_per_sentence``, floored at ``free_bits`` for ``free_bits_mode: batch``."""
+    mean = kl_term_per_sentence(kl, cfg).mean()
+    if cfg.free_bits > 0 and cfg.free_bits_mode == "batch":
+        return mean.clamp(min=cfg.free_bits)
+    return mean
 
 
 def training_loss(out, cfg: ObjectiveConfig, beta: float) -> tuple[torch.Tensor, dict]:
