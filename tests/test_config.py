@@ -173,3 +173,43 @@ def test_the_readme_model_options_table_is_generated_from_the_declarations():
     readme = (REPO / "README.md").read_text()
     block = readme.split("<!-- model-options:start -->\n", 1)[1].split("<!-- model-options:end -->", 1)[0]
     assert block == options_table(dict(_REGISTRY)), "README's Model options table is stale: python -m della.models.options"
+
+
+# -- issue 20, item 4: every value that can be wrong is refused before any job runs ----------------
+
+BAD_VALUES = [  # (recipe x, what the message must say)
+    ({"model": "embed", "model_config": {"options": {"bm": True}}}, "did you mean 'bn'?"),
+    ({"model": "della", "model_config": {"options": {"fuson": "add"}}}, "did you mean 'fusion'?"),
+    ({"model": "della", "model_config": {"options": {"fusion": "addd"}}}, "recipes.x.model_config.options.fusion"),
+    ({"model": "della", "model_config": {"options": {"bn": True}}}, "recipes.x.model_config.options.bn"),
+    ({"model": "embed", "model_config": {"n_embd": 30, "n_head": 4}}, "n_embd = 30 is not a multiple of n_head = 4"),
+    ({"model": "embed", "evaluate": {"model_metrics": {"bertscore": "models/roberta-large"}}},
+     "recipes.x.evaluate.model_metrics.bertscore"),
+    ({"model": "lm", "train": {"valid_metric": "elbo"}}, "recipes.x.train.valid_metric"),
+    ({"model": "embed", "model_config": {"n_positions": 16}}, "n_positions"),
+]
+
+
+def refused_at_start_up(config) -> str:
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+        check_paths(config, REPO)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("recipe, says", BAD_VALUES, ids=[says for _, says in BAD_VALUES])
+def test_bad_values_are_refused_naming_the_key(recipe, says):
+    config = smoke()
+    config["recipes"]["x"] = recipe
+    config["models"] = ["x"]
+    assert says in refused_at_start_up(config)
+
+
+def test_a_bad_model_option_stops_snakemake_before_any_job(tmp_path):
+    proc = snakemake_n("--configfile", "config/smoke.yaml", "--config", "models=[x]", "tasks=[ptb]",
+                       "recipes={x: {model: embed, model_config: {options: {bm: true}}}}",
+                       f"results_dir={tmp_path / 'res'}")
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("Using workflow specific profile")]
+    assert lines[0].startswith("DELLA-Bench config error"), proc.stderr[-2000:]
+    assert "did you mean 'bn'?" in proc.stderr
