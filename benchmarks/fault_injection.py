@@ -55,7 +55,7 @@ HOOK = REPO / "benchmarks" / "fault_hook"  # sitecustomize.py: faults at file ev
 RESULTS = "results-fault"
 IGNORE = shutil.ignore_patterns("results*", ".snakemake", ".venv*", "__pycache__", ".git", "*.egg-info",
                                 ".pytest_cache", "report.html")
-VOLATILE = re.compile(r"^(logs|benchmarks)/|_timing\.json$|^data/\.checksum-cache\.json$")
+VOLATILE = re.compile(r"^(logs|benchmarks)/|_timing\.json$")
 MAX_RESTARTS = 3
 
 # name -> (DELLA_FAULT spec of benchmarks/fault_hook/sitecustomize.py, where it lands)

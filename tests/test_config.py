@@ -1,6 +1,7 @@
 """Whole-config validation before any job runs (issue 12): the strict schema, recipes validated
 after merging, unknown keys with the closest valid key, paths against the project root, complete
 profile configs, and `--config` values with their YAML types."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,13 +127,14 @@ def test_bad_recipe_fails_at_start_up_with_the_message_first():
     assert "recipes.x.train.epochs': -1 is less than the minimum of 1" in proc.stderr
 
 
-def test_list_and_nested_cli_overrides_reach_the_effective_config(tmp_path):
+def test_list_and_nested_cli_overrides_plan_the_runs_and_write_nothing(tmp_path):
+    """`--config` lists and mappings reach the DAG (three seeds planned); a dry run writes nothing
+    under results_dir (issue 20, item 8: each run records its own config when it runs)."""
     proc = snakemake_n("--configfile", "config/smoke.yaml", "--config", "seeds=[0,1,2]", "train={epochs: 1}",
                        "tasks=[ptb]", "models=[lm]", f"results_dir={tmp_path / 'res'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    effective = yaml.safe_load((tmp_path / "res" / "config.effective.yaml").read_text())
-    assert effective["seeds"] == [0, 1, 2]
-    assert effective["train"]["epochs"] == 1 and effective["train"]["lr"] == 0.002
+    assert {f"seed{s}" for s in (0, 1, 2)} <= set(re.findall(r"runs/ptb/lm/(seed\d)/model.pt", proc.stdout))
+    assert not (tmp_path / "res").exists()
 
 
 @pytest.mark.parametrize("options, expected", [

@@ -100,5 +100,5 @@ def test_a_changed_validation_split_is_not_resumed(bench, tmp_path):
     rc, console = bench.start(project, tmp_path / "start1.log")
     assert rc == 0, console[-3000:]
     log = (project / bench.RESULTS / "logs/train/ptb/embed/seed0.log").read_text()
-    assert "resuming from" not in log, log[:3000]
+    assert ": resuming from" not in log, log[:3000]
     assert "not resuming" in log and "valid" in log.split("not resuming", 1)[1].splitlines()[0]
