@@ -401,6 +401,21 @@ def recipe_value_problems(config: dict, recipe: str) -> list[str]:
     if train.get("valid_metric") == "elbo" and not model_cls.has_latent:
         problems.append(f"config key {key('train', 'valid_metric')!r}: elbo needs a latent model; {spec.model!r} has "
                         f"none (use nll or null){merged}")
+    data = config.get("data") or {}
+    n_train = (data.get("max_examples") or {}).get("train") or (
+        (data.get("synthetic_sizes") or {}).get("train") if config.get("data_root") is None else None)
+    if n_train:  # the training set's size is known (a cap, or the synthetic twin's size): enough batches?
+        batches = -(-int(n_train) // train["batch_size"]) // train["devices"]  # per process and epoch
+        needed = train["grad_accum"]
+        if batches < needed:
+            keys = ", ".join(repr(key("train", k)) for k in ("batch_size", "grad_accum", "devices"))
+            problems.append(f"config keys {keys}: {n_train} training examples make {batches} batch(es) of "
+                            f"{train['batch_size']} per process and epoch (train.devices = {train['devices']}), "
+                            f"fewer than one optimiser step takes (train.grad_accum = {train['grad_accum']}){merged}")
+    if spec.objective.bow_weight > 0 and not model_cls.has_latent:
+        problems.append(f"config key {key('objective', 'bow_weight')!r}: the bag-of-words loss needs a latent model; "
+                        f"{spec.model!r} has none{merged}")
+        return problems
     if kwargs.get("pretrained") or (kwargs.get("options") or {}).get("encoder_pretrained"):
         return problems
     if sizes["n_embd"] % sizes["n_head"]:
@@ -413,17 +428,19 @@ def recipe_value_problems(config: dict, recipe: str) -> list[str]:
         if getattr(model_cls, "conditional_only", False) and not conditional:
             continue
         source = train["max_source_length"] if conditional else None
-        kind = "conditional" if conditional else "unconditional"
+        kind = "a conditional" if conditional else "an unconditional"
         need = model_cls.positions_needed(train["max_length"], source)
         if need > sizes["n_positions"]:
             problems.append(f"config key {key('model', 'n_positions')!r}: n_positions = {sizes['n_positions']} < {need}, "
-                            f"the positions a {kind} training example takes in {spec.model!r} (train.max_length = "
+                            f"the positions {kind} training example takes in {spec.model!r} (train.max_length = "
                             f"{train['max_length']}" + (f", max_source_length = {source}" if conditional else "")
                             + f"){merged}")
         new_tokens = decoding.get("max_new_tokens")
-        if new_tokens and model_cls.positions_needed(new_tokens - 1, source) > sizes["n_positions"]:
-            problems.append(f"config key {key('evaluate', 'decoding')!r}: max_new_tokens = {new_tokens} does not fit "
-                            f"in n_positions = {sizes['n_positions']} after a {kind} prompt"
+        # generation feeds the prompt and every generated token but the last: as long as a training
+        # example whose target has max_new_tokens - 2 tokens, then <eos>
+        if new_tokens and model_cls.positions_needed(new_tokens - 2, source) > sizes["n_positions"]:
+            problems.append(f"config key '{key('evaluate', 'decoding')}.max_new_tokens': max_new_tokens = {new_tokens} "
+                            f"does not fit in n_positions = {sizes['n_positions']} after the prompt of {kind} task"
                             + (f" of up to max_source_length = {source} tokens" if conditional else "") + merged)
     if problems:
         return problems
