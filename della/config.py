@@ -441,7 +441,8 @@ def recipe_value_problems(config: dict, recipe: str) -> list[str]:
         if new_tokens and model_cls.positions_needed(new_tokens - 2, source) > sizes["n_positions"]:
             problems.append(f"config key '{key('evaluate', 'decoding')}.max_new_tokens': max_new_tokens = {new_tokens} "
                             f"does not fit in n_positions = {sizes['n_positions']} after the prompt of {kind} task"
-                            + (f" of up to max_source_length = {source} tokens" if conditional else "") + merged)
+                            + (f" (a source of up to max_source_length = {source} tokens)" if conditional else "")
+                            + merged)
     if problems:
         return problems
     return _constructor_problems(spec, model_cls, sizes, config, recipe)

@@ -188,8 +188,23 @@ BAD_VALUES = [  # (recipe x, what the message must say)
     ({"model": "embed", "evaluate": {"model_metrics": {"bertscore": "models/roberta-large"}}},
      "recipes.x.evaluate.model_metrics.bertscore"),
     ({"model": "lm", "train": {"valid_metric": "elbo"}}, "recipes.x.train.valid_metric"),
-    ({"model": "embed", "model_config": {"n_positions": 16}}, "n_positions"),
+    ({"model": "embed", "model_config": {"n_positions": 16}}, "n_positions = 16 < 26"),
+    ({"model": "lm", "evaluate": {"decoding": {"max_new_tokens": 200}}}, "recipes.x.evaluate.decoding.max_new_tokens"),
+    ({"model": "embed", "evaluate": {"model_metrics": {"mauve": "config"}}}, "'config' has no config.json"),
+    ({"model": "lm", "train": {"grad_accum": 8}}, "fewer than one optimiser step takes (train.grad_accum = 8)"),
+    ({"model": "lm", "train": {"devices": 4}}, "make 0 batch(es) of 16 per process"),
+    ({"model": "lm", "objective": {"bow_weight": 0.2}}, "recipes.x.objective.bow_weight"),
 ]
+
+
+def test_generation_that_just_fits_is_accepted():
+    """The prompt and every generated token but the last are fed: 1 + 127 = 128 positions."""
+    config = smoke()
+    config["recipes"]["x"] = {"model": "lm", "evaluate": {"decoding": {"max_new_tokens": 128}}}
+    config["models"], config["tasks"] = ["x"], ["ptb"]
+    validate_config(config, SCHEMA)
+    config["recipes"]["x"]["evaluate"]["decoding"]["max_new_tokens"] = 129
+    assert "max_new_tokens = 129" in refused_at_start_up(config)
 
 
 def refused_at_start_up(config) -> str:
