@@ -46,7 +46,7 @@ from della.models.backbone import build_model_config
 from della.models.pretrained import format_initialisation, pretrained_configs
 from della.models.registry import build_model
 from della.run_folder import BEST, CHECKPOINT
-from della.training.checkpoints import resume_state, run_fingerprint
+from della.training.checkpoints import NOT_RESULT_SHAPING, resume_state, run_fingerprint
 from della.training.distributed import (bf16_supported, check_ranks_agree, process_device, run_processes,
                                         sum_across_processes)
 from della.training.objectives import ObjectiveConfig, beta_at, training_loss
@@ -252,8 +252,11 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
 
     def final_state():
         """What model.pt / best.pt hold: the weights and everything needed to rebuild the model."""
+        # the train settings that shape the result (not checkpoint_every: two runs that differ only in it
+        # write the same bytes)
         return {"model_name": model_name, "model_config": asdict(model_cfg), "objective": objective.to_dict(),
-                "train": cfg, "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model),
+                "train": {k: v for k, v in cfg.items() if k not in NOT_RESULT_SHAPING},
+                "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model),
                 "steps": step, "tokens": tokens, "epoch": epoch}
 
     def validate():
