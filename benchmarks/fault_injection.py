@@ -71,6 +71,9 @@ PHASES = {
                                  "just after the training checkpoint is removed"),
     "evaluation error": ("raise:before:replace:*/train_job_evaluation/samples.jsonl",
                          "an exception raised inside the train job's evaluation"),
+    "evaluation error in both jobs": ("raise:before:replace:*/samples.jsonl",
+                                      "an exception raised in every evaluation (the train job's and the evaluate "
+                                      "job's): the start fails; the restart has no fault"),
 }
 
 
@@ -274,10 +277,10 @@ def phase_fault(workdir: Path, name: str, reference: Path, task: str = "ptb", mo
     model_pt_survived = (project / RESULTS / "runs" / run / "model.pt").exists()
     faulted_job = "-"
     if fired:
-        pid = fired[0].rsplit(" ", 1)[-1]
         faulted_job = ", ".join(running_jobs(console)) or "-"
-        if spec.startswith("raise"):
-            faulted_job = "train (raised, pid " + pid + ")"
+        if spec.startswith("raise"):  # the train job writes its evaluation in train_job_evaluation/
+            jobs = list(dict.fromkeys("train" if "/train_job_evaluation/" in line else "evaluate" for line in fired))
+            faulted_job = f"raised in the {' and '.join(jobs)} job{'s' if len(jobs) > 1 else ''}"
     restarts = []
     for _ in range(MAX_RESTARTS):
         if rc == 0:

@@ -67,10 +67,13 @@ def test_a_kill_mid_evaluation_repeats_no_training_step(bench, phase_reference, 
 
 @pytest.mark.slow
 def test_an_evaluation_error_keeps_the_trained_model(bench, phase_reference, tmp_path):
-    """Issue 20, item 2: an error raised in the train job's evaluation must not delete model.pt
-    (Snakemake removes the outputs of a failed job), and nothing is trained again."""
-    row = bench.phase_fault(tmp_path, "evaluation error", phase_reference)
+    """Issue 20, item 2: an error raised in every evaluation (the train job's in-process one and the
+    evaluate job's) fails the start but must not delete model.pt (Snakemake removes the outputs of a
+    failed job); the restart, without the error, only evaluates."""
+    row = bench.phase_fault(tmp_path, "evaluation error in both jobs", phase_reference)
     assert row["model_pt_after_fault"], "model.pt was deleted after the evaluation error"
+    assert row["faulted_job"] == "raised in the train and evaluate jobs", row  # the error reached the evaluate job
+    assert row["restarts"] and not row["restarts"][0]["trained"], row["what_resumed"]  # the restart only evaluated
     assert_no_training_lost(bench, row)
 
 
