@@ -107,7 +107,7 @@ def test_second_invocation_has_nothing_to_do(smoke_run):
 
 @pytest.mark.slow
 def test_code_change_reruns_the_affected_jobs(smoke_run):
-    tables = smoke_run / "della" / "tables.py"
+    tables = smoke_run / "della" / "reporting" / "tables.py"
     tables.write_text(tables.read_text() + "\n# edited\n")
     proc = snakemake(smoke_run, "all", "-n", "--configfile", "config/smoke.yaml")
     out = proc.stdout + proc.stderr
