@@ -1,23 +1,36 @@
-"""Fault injection: SIGKILL the whole Snakemake process group at seeded moments of the smoke DAG,
-restart with ``--rerun-incomplete`` each time, and compare every output with an undisturbed run.
+"""Fault injection: SIGKILL the whole Snakemake process group while the smoke DAG runs, restart with
+``--rerun-incomplete``, and compare every output with an undisturbed run.
 
-    python benchmarks/fault_injection.py [--kills 6] [--seed 0] [--tasks ptb] [--models lm embed]
+    python benchmarks/fault_injection.py [--kills 6] [--seed 0] [--tasks ptb] [--models lm embed della]
+                                         [--phase-model della] [--no-phases] [--workdir DIR]
 
-Two copies of the project are made in a temporary folder (``--workdir`` to keep them). The first
-runs the DAG undisturbed and gives the reference outputs and the time T it takes. The second is
-started ``--kills`` times; each start is killed (``os.killpg(..., SIGKILL)``, as a scheduler or an
-out-of-memory killer would) at a seeded moment, defined by what the DAG has done since that start
-(not by wall-clock time, so that a slow or busy machine kills at the same points): after the k-th
-training checkpoint written (mid-training; every other kill, the first included) or after the k-th
-output file written (any job), k drawn from ``--seed``. After the last kill the DAG runs to the end. Then every output under the results
-folder is compared byte for byte with the reference, except the job logs, Snakemake's benchmarks
-and the ``*_timing.json`` files (wall-clock times); no temporary file or checkpoint may be left.
+A copy of the project in a temporary folder (``--workdir`` to keep the copies) runs the DAG
+undisturbed and gives the reference outputs. Then two kinds of faults, each in its own copy:
 
-Prints one markdown table: kill time, the jobs running, the checkpoints left (run @ step), what
-the next start's training logs said before it was itself killed or finished ("resumed at step N",
-or "fresh" with the reason; "-" when it was killed before a training job got that far), and
-whether the final outputs are identical to the undisturbed run.
-Exit status 1 when any output differs or a temporary file is left.
+**Seeded kills** (``--kills``). One copy is started ``--kills`` times; each start is killed
+(``os.killpg(..., SIGKILL)``, as a scheduler or an out-of-memory killer would) at a seeded moment,
+defined by what the DAG has done since that start (not by wall-clock time, so that a slow or busy
+machine kills at the same points): after the k-th training checkpoint written (mid-training; every
+other kill, the first included) or after the k-th output file written (any job), k drawn from
+``--seed``. After the last kill the DAG runs to the end.
+
+**Phase boundaries** (``PHASES``, one copy each, one model: ``--phase-model``). The fault is
+placed at a file event of the run, through ``benchmarks/fault_hook/sitecustomize.py`` (loaded by
+every Python process of the DAG through ``PYTHONPATH``; nothing in the project knows about it):
+just before and just after ``model.pt`` is renamed into place, mid-evaluation (before the train
+job's in-process evaluation renames its samples into place), just before and just after the
+training checkpoint is removed, and a raised error in that evaluation. Each is followed by
+``--rerun-incomplete`` starts without the fault until the DAG ends (at most ``MAX_RESTARTS``).
+
+After each case every output under the results folder is compared byte for byte with the reference,
+except the job logs, Snakemake's benchmarks and the ``*_timing.json`` files (wall-clock times); no
+temporary file or checkpoint may be left. Optimiser steps repeated are counted from the training
+job logs: a restart that trains logs ``resuming from ... at step R`` (or nothing: it started at
+step 0), so it repeats every step the killed start had done beyond R (phase faults happen after
+the last step, so all of them).
+
+Prints two markdown tables. Exit status 1 when any output differs, a temporary file is left or a
+phase fault repeats an optimiser step.
 """
 from __future__ import annotations
 
@@ -37,18 +50,40 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+HOOK = REPO / "benchmarks" / "fault_hook"  # sitecustomize.py: faults at file events
 RESULTS = "results-fault"
 IGNORE = shutil.ignore_patterns("results*", ".snakemake", ".venv*", "__pycache__", ".git", "*.egg-info",
                                 ".pytest_cache", "report.html")
-VOLATILE = re.compile(r"^(logs|benchmarks)/|_timing\.json$|^data/\.checksum-cache\.json$")
+VOLATILE = re.compile(r"^(logs|benchmarks)/|_timing\.json$")
+MAX_RESTARTS = 3
+
+# name -> (DELLA_FAULT spec of benchmarks/fault_hook/sitecustomize.py, where it lands)
+PHASES = {
+    "before model.pt": ("kill:before:replace:*/runs/*/model.pt",
+                        "training done and checkpointed, model.pt not yet renamed into place"),
+    "after model.pt": ("kill:after:replace:*/runs/*/model.pt", "model.pt in place, nothing after it"),
+    "mid-evaluation": ("kill:before:replace:*/train_job_evaluation/samples.jsonl",
+                       "the train job's evaluation: likelihood and generation done, samples not yet in place"),
+    "before checkpoint cleanup": ("kill:before:unlink:*/runs/*/checkpoint.pt",
+                                  "just before the training checkpoint is removed"),
+    "after checkpoint cleanup": ("kill:after:unlink:*/runs/*/checkpoint.pt",
+                                 "just after the training checkpoint is removed"),
+    "evaluation error": ("raise:before:replace:*/train_job_evaluation/samples.jsonl",
+                         "an exception raised inside the train job's evaluation"),
+    "evaluation error in both jobs": ("raise:before:replace:*/samples.jsonl",
+                                      "an exception raised in every evaluation (the train job's and the evaluate "
+                                      "job's): the start fails; the restart has no fault"),
+}
 
 
-def make_project(dst: Path, tasks, models) -> Path:
+def make_project(dst: Path, tasks, models, config_update=None) -> Path:
     shutil.copytree(REPO, dst, ignore=IGNORE)
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     config.update(tasks=list(tasks), models=list(models), results_dir=RESULTS)
     # checkpoints at every step, over a few more epochs: kills land mid-training and resume from them
     config["train"].update(epochs=3, checkpoint_every=1)
+    for section, values in (config_update or {}).items():
+        config[section].update(values)
     (dst / "config" / "fault.yaml").write_text(yaml.safe_dump(config))
     return dst
 
@@ -57,12 +92,27 @@ def command(*extra) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--cores", "2", "all", "--configfile", "config/fault.yaml", *extra]
 
 
+def unlock(project: Path) -> None:
+    subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", "config/fault.yaml"],
+                   cwd=project, capture_output=True)
+
+
 def run_to_end(project: Path, *extra) -> float:
     start = time.perf_counter()
     proc = subprocess.run(command(*extra), cwd=project, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"snakemake failed in {project}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
+
+
+def start(project: Path, log_path: Path, env: dict | None = None) -> tuple[int, str]:
+    """One ``--rerun-incomplete`` start in its own process group (so that a fault's killpg takes
+    Snakemake and every job, and nothing else); returns (exit status, console)."""
+    unlock(project)
+    with log_path.open("w") as out:
+        proc = subprocess.run(command("--rerun-incomplete"), cwd=project, stdout=out, stderr=subprocess.STDOUT,
+                              start_new_session=True, env={**os.environ, **(env or {})})
+    return proc.returncode, log_path.read_text()
 
 
 def running_jobs(console: str) -> list[str]:
@@ -78,6 +128,10 @@ def running_jobs(console: str) -> list[str]:
     for jobid in re.findall(r"Finished job(?:id)?:? (\d+)", console):
         started.pop(jobid, None)
     return list(started.values())
+
+
+def rules_started(console: str) -> set[str]:
+    return set(re.findall(r"^(?:local)?rule (\w+):", console, flags=re.M))
 
 
 def checkpoints(project: Path) -> list[Path]:
@@ -99,12 +153,11 @@ def snapshot(project: Path) -> dict[str, int]:
 
 def kill_once(project: Path, moment: tuple[str, float], log_path: Path) -> dict:
     """Start the DAG (``--rerun-incomplete``) and SIGKILL its process group at ``moment``."""
-    subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", "config/fault.yaml"],
-                   cwd=project, capture_output=True)
+    unlock(project)
     with log_path.open("w") as out:
         proc = subprocess.Popen(command("--rerun-incomplete"), cwd=project, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        start = time.perf_counter()
+        begin = time.perf_counter()
         kind, count = moment
         last, events = snapshot(project), 0
         while proc.poll() is None and events < count:
@@ -115,7 +168,7 @@ def kill_once(project: Path, moment: tuple[str, float], log_path: Path) -> dict:
                 changed = [rel for rel in changed if rel.endswith("checkpoint.pt")]
             events += len(changed)
             last = now
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - begin
         finished = proc.poll() is not None
         if not finished:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -162,12 +215,23 @@ def fingerprint_outputs(results: Path) -> dict[str, str]:
 
 def leftovers(results: Path) -> list[str]:
     return sorted(str(p.relative_to(results)) for p in results.rglob("*")
-                  if p.is_file() and (p.name.endswith(".tmp") or p.name.startswith("checkpoint")))
+                  if p.is_file() and (p.name.endswith(".tmp") or p.name.startswith(("checkpoint", "best.pt"))))
 
 
-def fault_injection(workdir: Path, kills: int = 6, seed: int = 0, tasks=("ptb",), models=("lm", "embed")) -> dict:
-    reference = make_project(workdir / "reference", tasks, models)
-    duration = run_to_end(reference)
+def compare(reference: Path, project: Path) -> dict:
+    ref = fingerprint_outputs(reference / RESULTS)
+    got = fingerprint_outputs(project / RESULTS)
+    return {"differ": sorted(k for k in set(ref) | set(got) if ref.get(k) != got.get(k)), "compared": len(ref),
+            "leftovers": leftovers(project / RESULTS)}
+
+
+def fault_injection(workdir: Path, kills: int = 6, seed: int = 0, tasks=("ptb",), models=("lm", "embed"),
+                    reference: Path | None = None) -> dict:
+    """The seeded kills (module docstring); ``reference``: an undisturbed project already run."""
+    duration = None
+    if reference is None:
+        reference = make_project(workdir / "reference", tasks, models)
+        duration = run_to_end(reference)
     disturbed = make_project(workdir / "disturbed", tasks, models)
     rng = random.Random(seed)
     rows, seen = [], set()
@@ -177,22 +241,79 @@ def fault_injection(workdir: Path, kills: int = 6, seed: int = 0, tasks=("ptb",)
         rows.append(row)
         if i > 0:
             rows[i - 1]["resumed"] = resumed(disturbed, seen)
-    subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", "config/fault.yaml"],
-                   cwd=disturbed, capture_output=True)
+    unlock(disturbed)
     run_to_end(disturbed, "--rerun-incomplete")
     if rows:
         rows[-1]["resumed"] = resumed(disturbed, seen)
-    ref = fingerprint_outputs(reference / RESULTS)
-    got = fingerprint_outputs(disturbed / RESULTS)
-    differ = sorted(k for k in set(ref) | set(got) if ref.get(k) != got.get(k))
-    return {"duration": duration, "rows": rows, "differ": differ, "compared": len(ref),
-            "leftovers": leftovers(disturbed / RESULTS)}
+    return {"duration": duration, "rows": rows, **compare(reference, disturbed)}
+
+
+def _train_logs(project: Path) -> dict[str, str]:
+    return {str(p.relative_to(project / RESULTS / "logs" / "train")): p.read_text()
+            for p in (project / RESULTS / "logs" / "train").glob("*/*/seed*.log")}
+
+
+def total_steps(project: Path, run: str) -> int:
+    """The run's step budget, from its finished train_log.csv."""
+    import csv
+
+    with (project / RESULTS / "runs" / run / "train_log.csv").open() as fh:
+        return max(int(row["step"]) for row in csv.DictReader(fh))
+
+
+def phase_fault(workdir: Path, name: str, reference: Path, task: str = "ptb", model: str = "della") -> dict:
+    """One phase-boundary fault (``PHASES[name]``) in a fresh copy of the project, then
+    ``--rerun-incomplete`` starts without it until the DAG ends; the row of the phase table."""
+    spec, where = PHASES[name]
+    slug = re.sub(r"\W+", "-", name)
+    project = make_project(workdir / f"phase-{slug}", [task], [model])
+    marker = workdir / f"phase-{slug}.fired"
+    rc, console = start(project, workdir / f"phase-{slug}-0.log",
+                        {"PYTHONPATH": os.pathsep.join(filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])),
+                         "DELLA_FAULT": spec, "DELLA_FAULT_MARKER": str(marker)})
+    fired = marker.read_text().splitlines() if marker.exists() else []
+    run = f"{task}/{model}/seed0"
+    model_pt_survived = (project / RESULTS / "runs" / run / "model.pt").exists()
+    faulted_job = "-"
+    if fired:
+        faulted_job = ", ".join(running_jobs(console)) or "-"
+        if spec.startswith("raise"):  # the train job writes its evaluation in train_job_evaluation/
+            jobs = list(dict.fromkeys("train" if "/train_job_evaluation/" in line else "evaluate" for line in fired))
+            faulted_job = f"raised in the {' and '.join(jobs)} job{'s' if len(jobs) > 1 else ''}"
+    restarts = []
+    for _ in range(MAX_RESTARTS):
+        if rc == 0:
+            break
+        rc, console = start(project, workdir / f"phase-{slug}-{len(restarts) + 1}.log")
+        log = _train_logs(project).get(f"{run}.log", "")
+        trained = "train" in rules_started(console)
+        step = re.search(r"resuming from \S+ at step (\d+)", log) if trained else None
+        restarts.append({"rc": rc, "trained": trained, "resumed_at": int(step.group(1)) if step else 0,
+                         "log_error": next((line for line in log.splitlines() if "Error" in line), None)})
+    total = total_steps(project, run) if (project / RESULTS / "runs" / run / "train_log.csv").exists() else None
+    # every phase fault happens after the last optimiser step: a restart that trains repeats the steps
+    # from where it resumed to the end
+    repeated = sum(total - r["resumed_at"] for r in restarts if r["trained"]) if total is not None else None
+    what = [] if restarts else ["none needed: the first start finished"]
+    for r in restarts:
+        if r["trained"]:
+            what.append(f"train resumed at step {r['resumed_at']} of {total}" if r["resumed_at"]
+                        else "train from step 0")
+        else:
+            what.append("evaluate only (train not rerun)")
+        if r["rc"] != 0:
+            what[-1] += f" -> failed ({r['log_error'] or 'see log'})"
+    return {"phase": name, "where": where, "fired": bool(fired),
+            "faulted_job": faulted_job, "model_pt_after_fault": model_pt_survived, "restarts": restarts,
+            "what_resumed": "; ".join(what), "steps_repeated": repeated, "total_steps": total,
+            "finished": rc == 0, **compare(reference, project)}
 
 
 def print_table(result: dict) -> None:
     ok = not result["differ"] and not result["leftovers"]
-    print(f"undisturbed run: {result['duration']:.1f} s; {result['compared']} outputs compared byte for byte "
-          f"(logs, benchmarks and *_timing.json excluded)\n")
+    if result.get("duration") is not None:
+        print(f"undisturbed run: {result['duration']:.1f} s; ", end="")
+    print(f"{result['compared']} outputs compared byte for byte (logs, benchmarks and *_timing.json excluded)\n")
     print("| kill | trigger | killed at (s after start) | jobs running | checkpoints left | next start's training logs | final outputs identical |")
     print("|---|---|---|---|---|---|---|")
     for i, row in enumerate(result["rows"], start=1):
@@ -205,22 +326,52 @@ def print_table(result: dict) -> None:
         print("\nleft behind: " + ", ".join(result["leftovers"]))
 
 
+def phase_ok(row: dict) -> bool:
+    return (row["fired"] and row["finished"] and row["steps_repeated"] == 0 and not row["differ"]
+            and not row["leftovers"])
+
+
+def print_phase_table(rows: list[dict]) -> None:
+    print("| fault | where | job hit | model.pt after the fault | restarts: what resumed | optimiser steps repeated | final outputs identical |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        identical = "yes" if row["finished"] and not row["differ"] and not row["leftovers"] else (
+            "NO: " + ", ".join(row["differ"] + [f"left {x}" for x in row["leftovers"]]
+                               + ([] if row["finished"] else ["did not finish"])))
+        print(f"| {row['phase']} | {row['where']} | {row['faulted_job'] if row['fired'] else 'NOT REACHED'} | "
+              f"{'kept' if row['model_pt_after_fault'] else 'gone'} | {row['what_resumed'] or '-'} | "
+              f"{row['steps_repeated'] if row['steps_repeated'] is not None else '?'} | {identical} |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks", nargs="+", default=["ptb"])
     parser.add_argument("--models", nargs="+", default=["lm", "embed", "della"])
-    parser.add_argument("--workdir", type=Path, help="keep the two projects here (default: a temporary folder)")
+    parser.add_argument("--phase-model", default="della", help="the model of the phase-boundary faults")
+    parser.add_argument("--no-phases", action="store_true", help="seeded kills only")
+    parser.add_argument("--workdir", type=Path, help="keep the projects here (default: a temporary folder)")
     args = parser.parse_args(argv)
+
+    def run(workdir: Path) -> int:
+        result = fault_injection(workdir, args.kills, args.seed, args.tasks, args.models)
+        print_table(result)
+        ok = not result["differ"] and not result["leftovers"]
+        if not args.no_phases:
+            reference = make_project(workdir / "phase-reference", args.tasks[:1], [args.phase_model])
+            run_to_end(reference)
+            rows = [phase_fault(workdir, name, reference, args.tasks[0], args.phase_model) for name in PHASES]
+            print()
+            print_phase_table(rows)
+            ok = ok and all(phase_ok(row) for row in rows)
+        return 0 if ok else 1
+
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        result = fault_injection(args.workdir, args.kills, args.seed, args.tasks, args.models)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            result = fault_injection(Path(tmp), args.kills, args.seed, args.tasks, args.models)
-    print_table(result)
-    return 0 if not result["differ"] and not result["leftovers"] else 1
+        return run(args.workdir)
+    with tempfile.TemporaryDirectory() as tmp:
+        return run(Path(tmp))
 
 
 if __name__ == "__main__":

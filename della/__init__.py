@@ -9,6 +9,7 @@ The packages follow the pipeline (each one's ``__init__`` lists its modules):
   della/reporting/   tables, the paper's tables, plots, the depth study
   della/config.py    the workflow config: loading, validation, recipes -> runs
   della/paths.py, della/provenance.py, della/io.py   config paths; code and data hashes; atomic writes
+  della/run_folder.py what a run folder holds between its train and evaluate jobs, and who removes it
   baselines/         one file per baseline, registered by name
 """
 

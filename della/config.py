@@ -22,7 +22,8 @@ from dataclasses import dataclass, fields
 from della.models.backbone import ModelConfig
 from della.models.options import OptionError, check_options, declared_options
 from della.models.registry import available_models, get_model_class
-from della.paths import is_hub_name, pretrained_location, resolve_path
+from della.paths import is_hub_name, pretrained_location, resolve_path, shown_path
+from della.training.checkpoints import NOT_RESULT_SHAPING
 from della.training.objectives import ObjectiveConfig
 
 TASK_NAMES = ("yelp", "yahoo", "ptb", "snli", "cnndm", "wp", "quora")
@@ -186,11 +187,33 @@ def check_shared_options(config: dict) -> None:
 
 def train_spec(config: dict, recipe: str) -> dict:
     """Everything that shapes a run's training, as plain data (the train rule's ``run`` param: a
-    change to it reruns the training job)."""
+    change to it reruns the training job). The train settings that only decide when state is saved
+    (``NOT_RESULT_SHAPING``: ``checkpoint_every``) are left out, so changing them reruns nothing;
+    the train job reads them at job time (``job_settings``)."""
     spec = resolve_run(config, recipe)
     return {"recipe": spec.recipe, "model": spec.model, "model_kwargs": spec.model_kwargs,
-            "objective": spec.objective.to_dict(), "train": spec.train, "has_latent": spec.has_latent,
-            "tokenizer": spec.tokenizer}
+            "objective": spec.objective.to_dict(),
+            "train": {k: v for k, v in spec.train.items() if k not in NOT_RESULT_SHAPING},
+            "has_latent": spec.has_latent, "tokenizer": spec.tokenizer}
+
+
+def job_settings(config: dict, recipe: str) -> dict:
+    """The recipe's train settings that do not shape its result (``NOT_RESULT_SHAPING``), as the
+    train job reads them from the config of the invocation that runs it (never a param)."""
+    train = resolve_run(config, recipe).train
+    return {k: train[k] for k in NOT_RESULT_SHAPING if k in train}
+
+
+def run_config(config: dict, task: str, recipe: str, seed: int, root) -> dict:
+    """What a run folder records as the config that produced it (``config.yaml``, written by the
+    evaluate job from its params, so it changes exactly when the run's results do): the task, the
+    recipe resolved against the whole config (model, options, objective, train and evaluate
+    sections: ``run_spec``), the seed, and the data and tokenizer settings of the task. Paths as
+    della/paths.py ``shown_path`` shows them (never absolute)."""
+    return {"task": task, "recipe": recipe, "seed": int(seed), "run": run_spec(config, recipe),
+            "data": {"data_root": shown_path(config.get("data_root"), root), "data_seed": config.get("data_seed"),
+                     **copy.deepcopy(config.get("data") or {})},
+            "tokenizer": copy.deepcopy(config.get("tokenizer") or {})}
 
 
 def run_spec(config: dict, recipe: str) -> dict:
@@ -392,7 +415,8 @@ def validate_config(config: dict, schema_path) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
     check_names(config)
     check_shared_options(config)
-    for name in sorted(set(config.get("models", [])) | set(config.get("recipes") or {})):
+    names = sorted(set(config.get("models", [])) | set(config.get("recipes") or {}))
+    for name in names:
         try:
             recipe_options(config, name)
         except ConfigError as err:
@@ -406,6 +430,103 @@ def validate_config(config: dict, schema_path) -> None:
                                 + f" (recipe {name!r} merged with the top-level {section}: section)")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
+    for name in names:  # the values each run will be built and trained with (types are right by now)
+        problems += recipe_value_problems(config, name)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
+
+
+def _source_of(config: dict, recipe: str, section: str, key: str) -> str:
+    """The config key a recipe's merged ``section.key`` comes from: the recipe's own when it sets
+    it, else the top-level section's (for messages that name the key to change)."""
+    recipe_section = {"model": "model_config"}.get(section, section)
+    own = (config.get("recipes") or {}).get(recipe, {}).get(recipe_section) or {}
+    return f"recipes.{recipe}.{recipe_section}.{key}" if key in own else f"{section}.{key}"
+
+
+def recipe_value_problems(config: dict, recipe: str) -> list[str]:
+    """What would make a run of ``recipe`` fail after it started, found before any job runs
+    (README "Configs"): a width that attention cannot split into heads, sequences longer than the
+    model's positions (training, and generation with ``evaluate.decoding.max_new_tokens``), a
+    validation figure the model cannot compute, and anything else the model's constructor refuses
+    (built once on PyTorch's ``meta`` device: no memory, no weights). Sizes taken from a
+    ``pretrained`` checkpoint are that checkpoint's, so its recipes skip the size checks."""
+    from della.training.loop import TRAIN_DEFAULTS
+
+    spec = resolve_run(config, recipe)
+    model_cls = get_model_class(spec.model)
+    kwargs = spec.model_kwargs
+    sizes = {f.name: f.default for f in fields(ModelConfig)}
+    sizes.update({k: v for k, v in kwargs.items() if k in sizes})
+    train = {**TRAIN_DEFAULTS, **spec.train}
+    decoding = (spec.evaluate.get("decoding") or {})
+    key = lambda section, name: _source_of(config, recipe, section, name)  # noqa: E731
+    merged = f" (recipe {recipe!r})"
+    problems = []
+    if train.get("valid_metric") == "elbo" and not model_cls.has_latent:
+        problems.append(f"config key {key('train', 'valid_metric')!r}: elbo needs a latent model; {spec.model!r} has "
+                        f"none (use nll or null){merged}")
+    data = config.get("data") or {}
+    n_train = (data.get("max_examples") or {}).get("train") or (
+        (data.get("synthetic_sizes") or {}).get("train") if config.get("data_root") is None else None)
+    if n_train:  # the training set's size is known (a cap, or the synthetic twin's size): enough batches?
+        batches = -(-int(n_train) // train["batch_size"]) // train["devices"]  # per process and epoch
+        needed = train["grad_accum"]
+        if batches < needed:
+            keys = ", ".join(repr(key("train", k)) for k in ("batch_size", "grad_accum", "devices"))
+            problems.append(f"config keys {keys}: {n_train} training examples make {batches} batch(es) of "
+                            f"{train['batch_size']} per process and epoch (train.devices = {train['devices']}), "
+                            f"fewer than one optimiser step takes (train.grad_accum = {train['grad_accum']}){merged}")
+    if spec.objective.bow_weight > 0 and not model_cls.has_latent:
+        problems.append(f"config key {key('objective', 'bow_weight')!r}: the bag-of-words loss needs a latent model; "
+                        f"{spec.model!r} has none{merged}")
+        return problems
+    if kwargs.get("pretrained") or (kwargs.get("options") or {}).get("encoder_pretrained"):
+        return problems
+    if sizes["n_embd"] % sizes["n_head"]:
+        problems.append(f"config key {key('model', 'n_embd')!r}: n_embd = {sizes['n_embd']} is not a multiple of "
+                        f"n_head = {sizes['n_head']} ({key('model', 'n_head')}): attention splits the width into "
+                        f"heads{merged}")
+    tasks = [t for t in config.get("tasks", TASK_NAMES) if t in (recipe_definition(config, recipe).get("tasks")
+                                                                  or TASK_NAMES)]
+    for conditional in sorted({t in CONDITIONAL_TASKS for t in tasks}):
+        if getattr(model_cls, "conditional_only", False) and not conditional:
+            continue
+        source = train["max_source_length"] if conditional else None
+        kind = "a conditional" if conditional else "an unconditional"
+        need = model_cls.positions_needed(train["max_length"], source)
+        if need > sizes["n_positions"]:
+            problems.append(f"config key {key('model', 'n_positions')!r}: n_positions = {sizes['n_positions']} < {need}, "
+                            f"the positions {kind} training example takes in {spec.model!r} (train.max_length = "
+                            f"{train['max_length']}" + (f", max_source_length = {source}" if conditional else "")
+                            + f"){merged}")
+        new_tokens = decoding.get("max_new_tokens")
+        # generation feeds the prompt and every generated token but the last: as long as a training
+        # example whose target has max_new_tokens - 2 tokens, then <eos>
+        if new_tokens and model_cls.positions_needed(new_tokens - 2, source) > sizes["n_positions"]:
+            problems.append(f"config key '{key('evaluate', 'decoding')}.max_new_tokens': max_new_tokens = {new_tokens} "
+                            f"does not fit in n_positions = {sizes['n_positions']} after the prompt of {kind} task"
+                            + (f" (a source of up to max_source_length = {source} tokens)" if conditional else "")
+                            + merged)
+    if problems:
+        return problems
+    return _constructor_problems(spec, model_cls, sizes, config, recipe)
+
+
+def _constructor_problems(spec, model_cls, sizes, config, recipe) -> list[str]:
+    """What the model's own constructor refuses, with placeholder vocabulary and special ids (the
+    tokenizer is trained later): built on the ``meta`` device, which allocates nothing."""
+    import torch
+
+    cfg = ModelConfig(**{**sizes, "vocab_size": (config.get("tokenizer") or {}).get("vocab_size") or 300,
+                         "pad_id": 0, "bos_id": 1, "eos_id": 2, "sep_id": 3,
+                         "options": spec.model_kwargs.get("options") or {}})
+    try:
+        with torch.device("meta"):
+            model_cls(cfg)
+    except (ValueError, TypeError, AssertionError) as err:  # the model's own refusals
+        return [f"recipe {recipe!r}: model {spec.model!r} cannot be built from this config: {err}"]
+    return []
 
 
 def check_paths(config: dict, root, data_root_created: bool = False) -> None:
@@ -432,6 +553,23 @@ def check_paths(config: dict, root, data_root_created: bool = False) -> None:
             continue
         problems.append(f"config key {key!r}: {value!r} does not exist "
                         f"(relative paths resolve against the project root {root})")
+    # model-based metrics read local model folders only (della/evaluation/model_metrics.py)
+    metric_folders = [("evaluate", (config.get("evaluate") or {}).get("model_metrics") or {})]
+    metric_folders += [(f"recipes.{name}.evaluate", (recipe.get("evaluate") or {}).get("model_metrics") or {})
+                       for name, recipe in (config.get("recipes") or {}).items()]
+    for where, metrics in metric_folders:
+        for metric in ("bertscore", "mauve"):
+            value = metrics.get(metric)
+            if not value:
+                continue
+            folder = resolve_path(value, root)
+            if not folder.is_dir():
+                problems.append(f"config key '{where}.model_metrics.{metric}': model folder {value!r} does not exist "
+                                f"(a local transformers model folder, nothing is downloaded; relative paths "
+                                f"resolve against the project root {root})")
+            elif not (folder / "config.json").is_file():
+                problems.append(f"config key '{where}.model_metrics.{metric}': {value!r} has no config.json "
+                                f"(not a save_pretrained() folder)")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

@@ -29,3 +29,20 @@ def pretrained_location(value, root):
         return value
     path = resolve_path(value, root)
     return str(path) if path.exists() else value
+
+
+def shown_path(value, root) -> str | None:
+    """How a configured path appears in result files (info.json, metrics.json, tables, run configs):
+    never absolute, so that two checkouts of the project give the same bytes and no local path
+    lands in a paper table. A relative value is kept as configured (it is relative to the project
+    root already); an absolute one becomes relative to the project root when inside it, else the
+    folder's own name (``/data/della`` -> ``della``)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return str(value)
+    try:
+        return str(path.resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return path.name

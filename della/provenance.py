@@ -5,8 +5,9 @@
   ``baselines``). A baseline file is
   in the closure of its own model only, so editing it reruns that model's jobs, shared code reruns
   every job that imports it, and a new baseline file reruns nothing that exists.
-* data: sha256 of the upstream files of a task under ``data_root`` (cached by size and mtime, so
-  unchanged files are not read again at every start-up).
+* data: sha256 of the upstream files a task's reader reads under ``data_root`` (della/data/readers.py
+  ``task_files``: an unrelated file in the folder is not one of them), cached by size and mtime so
+  that unchanged files are not read again at every start-up.
 """
 from __future__ import annotations
 
@@ -18,10 +19,6 @@ import os
 from pathlib import Path
 
 PACKAGES = ("della", "baselines")
-
-# the folders under data_root that a task's readers look in (della/data/readers.py)
-TASK_FOLDERS = {"yelp": ["yelp", "yelp_sentiment"], "yahoo": ["yahoo"], "ptb": ["ptb"], "snli": ["snli"],
-                "cnndm": ["cnndm"], "wp": ["writingprompts"], "quora": ["quora"]}
 
 
 def module_file(root: Path, module: str) -> Path | None:
@@ -147,10 +144,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_checksums(data_root, task: str, cache_path=None) -> dict[str, str]:
-    """{path relative to data_root: sha256} of every file in the task's folders under ``data_root``.
-    ``cache_path`` (a JSON file) keeps the digests by (size, mtime) so that unchanged files are
-    hashed once."""
+def data_checksums(data_root, files, cache_path=None) -> dict[str, str]:
+    """{path relative to data_root: sha256} of ``files`` (the upstream files a task's reader reads:
+    della/data/readers.py ``task_files``). ``cache_path`` (a JSON file) keeps the digests by (path,
+    size, mtime) so that unchanged files are hashed once."""
     data_root = Path(data_root)
     cache = {}
     if cache_path is not None and Path(cache_path).is_file():
@@ -159,18 +156,14 @@ def data_checksums(data_root, task: str, cache_path=None) -> dict[str, str]:
         except ValueError:
             cache = {}
     out, changed = {}, False
-    for folder in TASK_FOLDERS[task]:
-        base = data_root / folder
-        if not base.is_dir():
-            continue
-        for path in sorted(p for p in base.rglob("*") if p.is_file()):
-            rel = str(path.relative_to(data_root))
-            stat = path.stat()
-            key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-            if key not in cache:
-                cache[key] = sha256_file(path)
-                changed = True
-            out[rel] = cache[key]
+    for path in sorted(Path(p) for p in files):
+        rel = str(path.relative_to(data_root))
+        stat = path.stat()
+        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        if key not in cache:
+            cache[key] = sha256_file(path)
+            changed = True
+        out[rel] = cache[key]
     if cache_path is not None and changed:
         Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(cache_path) + ".tmp")

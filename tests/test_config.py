@@ -1,6 +1,7 @@
 """Whole-config validation before any job runs (issue 12): the strict schema, recipes validated
 after merging, unknown keys with the closest valid key, paths against the project root, complete
 profile configs, and `--config` values with their YAML types."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,25 +127,22 @@ def test_bad_recipe_fails_at_start_up_with_the_message_first():
     assert "recipes.x.train.epochs': -1 is less than the minimum of 1" in proc.stderr
 
 
-def test_list_and_nested_cli_overrides_reach_the_effective_config(tmp_path):
+def test_list_and_nested_cli_overrides_plan_the_runs_and_write_nothing(tmp_path):
+    """`--config` lists and mappings reach the DAG (three seeds planned); a dry run writes nothing
+    under results_dir (issue 20, item 8: each run records its own config when it runs)."""
     proc = snakemake_n("--configfile", "config/smoke.yaml", "--config", "seeds=[0,1,2]", "train={epochs: 1}",
                        "tasks=[ptb]", "models=[lm]", f"results_dir={tmp_path / 'res'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    effective = yaml.safe_load((tmp_path / "res" / "config.effective.yaml").read_text())
-    assert effective["seeds"] == [0, 1, 2]
-    assert effective["train"]["epochs"] == 1 and effective["train"]["lr"] == 0.002
+    assert {f"seed{s}" for s in (0, 1, 2)} <= set(re.findall(r"runs/ptb/lm/(seed\d)/model.pt", proc.stdout))
+    assert not (tmp_path / "res").exists()
 
 
-@pytest.mark.parametrize("options, expected", [
-    ("{bm: true}", "'recipes.x.model_config.options.bm': model 'embed' has no option 'bm' (did you mean 'bn'?)"),
-    ("{bn: 3}", "'recipes.x.model_config.options.bn' = 3: expected bool"),
-])
-def test_a_bad_model_option_is_refused_at_start_up(options, expected):
-    """A mistyped option would train the plain model under the ablation's name (issue 20 item 4)."""
+def test_a_model_option_of_the_wrong_type_is_refused_at_start_up():
     proc = snakemake_n("--configfile", "config/smoke.yaml", "--config",
-                       f"recipes={{x: {{model: embed, model_config: {{options: {options}}}}}}}", "models=[lm,x]")
+                       "recipes={x: {model: embed, model_config: {options: {bn: 3}}}}", "models=[lm,x]")
     assert proc.returncode != 0
-    assert "DELLA-Bench config error" in proc.stderr and expected in proc.stderr
+    assert "DELLA-Bench config error" in proc.stderr
+    assert "'recipes.x.model_config.options.bn' = 3: expected bool" in proc.stderr
 
 
 def test_model_options_resolve_from_the_declarations():
@@ -173,3 +171,58 @@ def test_the_readme_model_options_table_is_generated_from_the_declarations():
     readme = (REPO / "README.md").read_text()
     block = readme.split("<!-- model-options:start -->\n", 1)[1].split("<!-- model-options:end -->", 1)[0]
     assert block == options_table(dict(_REGISTRY)), "README's Model options table is stale: python -m della.models"
+
+
+# -- issue 20, item 4: every value that can be wrong is refused before any job runs ----------------
+
+BAD_VALUES = [  # (recipe x, what the message must say)
+    ({"model": "embed", "model_config": {"options": {"bm": True}}}, "did you mean 'bn'?"),
+    ({"model": "della", "model_config": {"options": {"fuson": "add"}}}, "did you mean 'fusion'?"),
+    ({"model": "della", "model_config": {"options": {"fusion": "addd"}}}, "recipes.x.model_config.options.fusion"),
+    ({"model": "della", "model_config": {"options": {"bn": True}}}, "recipes.x.model_config.options.bn"),
+    ({"model": "embed", "model_config": {"n_embd": 30, "n_head": 4}}, "n_embd = 30 is not a multiple of n_head = 4"),
+    ({"model": "embed", "evaluate": {"model_metrics": {"bertscore": "models/roberta-large"}}},
+     "recipes.x.evaluate.model_metrics.bertscore"),
+    ({"model": "lm", "train": {"valid_metric": "elbo"}}, "recipes.x.train.valid_metric"),
+    ({"model": "embed", "model_config": {"n_positions": 16}}, "n_positions = 16 < 26"),
+    ({"model": "lm", "evaluate": {"decoding": {"max_new_tokens": 200}}}, "recipes.x.evaluate.decoding.max_new_tokens"),
+    ({"model": "embed", "evaluate": {"model_metrics": {"mauve": "config"}}}, "'config' has no config.json"),
+    ({"model": "lm", "train": {"grad_accum": 8}}, "fewer than one optimiser step takes (train.grad_accum = 8)"),
+    ({"model": "lm", "train": {"devices": 4}}, "make 0 batch(es) of 16 per process"),
+    ({"model": "lm", "objective": {"bow_weight": 0.2}}, "recipes.x.objective.bow_weight"),
+]
+
+
+def test_generation_that_just_fits_is_accepted():
+    """The prompt and every generated token but the last are fed: 1 + 127 = 128 positions."""
+    config = smoke()
+    config["recipes"]["x"] = {"model": "lm", "evaluate": {"decoding": {"max_new_tokens": 128}}}
+    config["models"], config["tasks"] = ["x"], ["ptb"]
+    validate_config(config, SCHEMA)
+    config["recipes"]["x"]["evaluate"]["decoding"]["max_new_tokens"] = 129
+    assert "max_new_tokens = 129" in refused_at_start_up(config)
+
+
+def refused_at_start_up(config) -> str:
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+        check_paths(config, REPO)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("recipe, says", BAD_VALUES, ids=[says for _, says in BAD_VALUES])
+def test_bad_values_are_refused_naming_the_key(recipe, says):
+    config = smoke()
+    config["recipes"]["x"] = recipe
+    config["models"] = ["x"]
+    assert says in refused_at_start_up(config)
+
+
+def test_a_bad_model_option_stops_snakemake_before_any_job(tmp_path):
+    proc = snakemake_n("--configfile", "config/smoke.yaml", "--config", "models=[x]", "tasks=[ptb]",
+                       "recipes={x: {model: embed, model_config: {options: {bm: true}}}}",
+                       f"results_dir={tmp_path / 'res'}")
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("Using workflow specific profile")]
+    assert lines[0].startswith("DELLA-Bench config error"), proc.stderr[-2000:]
+    assert "did you mean 'bn'?" in proc.stderr

@@ -306,7 +306,7 @@ def test_prepare_task_real(tmp_path):
     nums = [int(e.target.split()[-1]) for e in train]
     assert nums == sorted(nums) and nums != list(range(10))  # seeded sample in file order, not first-N
     info = json.loads(paths["info"].read_text())
-    assert info["task"] == "ptb" and info["source"] == str(tmp_path / "root")
+    assert info["task"] == "ptb" and info["source"] == "root"  # the data root's name, never an absolute path
     assert info["counts"] == {"train": 10, "valid": 50, "test": 50} and info["available"]["train"] == 50
     assert sorted(f.name for f in out.iterdir()) == ["info.json", "test.jsonl", "train.jsonl", "valid.jsonl"]
     again = prepare_task("ptb", tmp_path / "out2", data_root=tmp_path / "root", seed=3, max_examples={"train": 10})
@@ -409,3 +409,44 @@ def test_prepared_files_are_world_readable_and_carry_data_checksums(tmp_path):
 
     expected = hashlib.sha256((tmp_path / "root" / "ptb" / "ptb.train.txt").read_bytes()).hexdigest()
     assert info["files"]["ptb/ptb.train.txt"] == expected and len(info["files"]) == 3
+
+
+# --------------------------------------------------------------------------- #
+# task_files: exactly the files the readers read (issue 20, item 7)
+# --------------------------------------------------------------------------- #
+
+LAYOUTS = {  # one fixture per reader layout: {relative path: text}
+    "ptb": {f"ptb/ptb.{s}.txt": "a b\n" for s in SPLITS},
+    "yahoo": {f"yahoo/yahoo.{s}.txt": "".join(f"doc {i}\n" for i in range(50)) for s in ("valid", "test")},
+    "yelp": {f"yelp/yelp.{s}.txt": "4\tgood .\n" for s in SPLITS},
+    "yelp-shen": {f"yelp_sentiment/sentiment.{u}.{lab}": "".join(f"t {u} {lab} {i}\n" for i in range(50))
+                  for u in ("train", "dev", "test") for lab in (0, 1)},
+    "snli": {"snli/snli.train.txt": "a .\nb .\n", "snli/snli_1.0_train.jsonl": "not read: snli.train.txt wins\n",
+             "snli/snli_1.0_dev.jsonl": json.dumps({"sentence1": "x .", "sentence2": "y ."}) + "\n",
+             "snli/snli_1.0_test.jsonl": json.dumps({"sentence1": "z .", "sentence2": "w ."}) + "\n"},
+    "cnndm": {**{f"cnndm/{n}.jsonl": json.dumps({"article": "a .", "highlights": "h ."}) + "\n"
+                 for n in ("train", "val", "test")}, "cnndm/train.source": "not read: the jsonl wins\n"},
+    "cnndm-pairs": {f"cnndm/{n}.{side}": "x .\n" for n in ("train", "valid", "test") for side in ("source", "target")},
+    "wp": {f"writingprompts/{s}.wp_{side}": "x .\n" for s in SPLITS for side in ("source", "target")},
+    "wp-reference": {"writingprompts/reference_ipt.txt": "".join(f"p {i}\n" for i in range(50)),
+                     "writingprompts/reference_opt.txt": "".join(f"s {i}\n" for i in range(50))},
+    "quora": {f"quora/{s}.{side}.txt": "".join(f"q {s} {i} ?\n" for i in range(50))
+              for s in ("train", "test") for side in ("src", "tgt")},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_task_files_are_the_files_the_reader_reads(tmp_path, layout, monkeypatch):
+    task = layout.split("-")[0]
+    for rel, text in LAYOUTS[layout].items():
+        write(tmp_path / rel, text)
+    for folder in D.TASK_FOLDERS[task]:  # what a data folder also holds: not read, not checksummed
+        write(tmp_path / folder / "README.md", "notes\n")
+        write(tmp_path / folder / ".swp", b"\x00")
+    opened = set()
+    real = D._raw_lines
+    monkeypatch.setattr(D, "_raw_lines", lambda path: opened.add(Path(path)) or real(path))
+    load_task(task, tmp_path)
+    assert opened and set(D.task_files(task, tmp_path)) == opened
+    info = json.loads(prepare_task(task, tmp_path / "out", data_root=tmp_path)["info"].read_text())
+    assert set(info["files"]) == {str(p.relative_to(tmp_path)) for p in opened}  # the checksums: these only

@@ -112,7 +112,7 @@ def test_absent_task_gets_a_marked_synthetic_stand_in(tmp_path):
     paths = prepare_task("cnndm", tmp_path / "out", data_root=root, missing="synthetic",
                          synthetic_sizes={"train": 20, "valid": 5, "test": 5})
     info = json.loads(paths["info"].read_text())
-    assert info["source"] == "synthetic" and info["stand_in_for"] == str(root)
+    assert info["source"] == "synthetic" and info["stand_in_for"] == "data"  # the data root's name, not its path
     assert info["notes"][0].startswith("STAND-IN: no cnndm folder")
     assert info["counts"] == {"train": 20, "valid": 5, "test": 5}
 

@@ -116,11 +116,12 @@ def test_an_evaluate_change_evaluates_anew_without_retraining(copy):
     the new value, and model.pt is not touched."""
     run_dir = copy / "results-rerun" / "runs" / "ptb" / "embed" / "seed0"
     model_mtime = (run_dir / "model.pt").stat().st_mtime_ns
+    before = (run_dir / "metrics.json").read_bytes()
     snakemake(copy, "all", "--config", "evaluate={iw_samples: 3}")
     log = (copy / "results-rerun" / "logs" / "evaluate" / "ptb" / "embed" / "seed0.log").read_text()
-    assert "evaluating anew: run changed since the train job evaluated this run" in log
+    assert "evaluating anew: no stamped evaluation from the train job" in log  # the first evaluate job took it
     assert (run_dir / "model.pt").stat().st_mtime_ns == model_mtime
-    assert (run_dir / "metrics.json").read_bytes() != (run_dir / "train_job_evaluation" / "metrics.json").read_bytes()
+    assert (run_dir / "metrics.json").read_bytes() != before
 
 
 @pytest.mark.slow
@@ -155,3 +156,54 @@ def test_report_command_of_the_readme(copy, tmp_path):
     """README: `snakemake --report report.html` with the run's config options."""
     snakemake(copy, "--report", str(tmp_path / "report.html"))
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+# -- issue 20 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_changing_checkpoint_every_reruns_nothing(copy):
+    """Item 7: when state is saved does not change what is trained."""
+    assert planned_jobs(copy, "--config", "train={checkpoint_every: 7}") == set()
+
+
+@pytest.mark.slow
+def test_an_extra_file_in_a_data_folder_reruns_nothing(copy):
+    """Item 7: the data checksums cover only the files the task's reader reads."""
+    (copy / "tiny-data" / "ptb" / "README.md").write_text("notes on this copy of PTB\n")
+    (copy / "tiny-data" / "ptb" / ".ptb.train.txt.swp").write_bytes(b"\x00editor swap file")
+    assert planned_jobs(copy) == set()
+
+
+@pytest.mark.slow
+def test_a_dry_run_writes_nothing(copy):
+    """Item 8: `snakemake -n` (and any invocation that runs no job) leaves the results folder alone."""
+    planned_jobs(copy, "--config", "results_dir=results-dry")
+    assert not (copy / "results-dry").exists(), sorted(str(p) for p in (copy / "results-dry").rglob("*"))
+
+
+@pytest.mark.slow
+def test_each_run_records_the_config_that_produced_it(copy):
+    """Item 8: the run folder's config.yaml is the config its results came from (written by the
+    jobs, so an evaluate change that reruns evaluation updates it), and the tables list the configs
+    of the runs they were built from."""
+    snakemake(copy, "all", "--config", "evaluate={iw_samples: 3}")
+    run_dir = copy / "results-rerun" / "runs" / "ptb" / "embed" / "seed0"
+    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert recorded["task"] == "ptb" and recorded["recipe"] == "embed" and recorded["seed"] == 0
+    assert recorded["run"]["evaluate"]["iw_samples"] == 3 and recorded["run"]["train"]["epochs"] == 1
+    assert recorded["data"]["data_root"] == "tiny-data"
+    tables = yaml.safe_load((copy / "results-rerun" / "tables" / "configs.yaml").read_text())
+    assert tables["runs"]["ptb/embed/seed0"] == recorded and set(tables["runs"]) == {"ptb/lm/seed0", "ptb/embed/seed0"}
+
+
+@pytest.mark.slow
+def test_no_result_file_holds_an_absolute_path(finished):
+    """Item 9: with a data_root, results (metrics, info, tables, paper tables, plots) hold paths
+    relative to the project root, so two checkouts give the same bytes."""
+    results = finished / "results-rerun"
+    needles = {str(finished).encode(), str(finished.resolve()).encode()}
+    holding = [str(p.relative_to(results)) for p in results.rglob("*")
+               if p.is_file() and not str(p.relative_to(results)).startswith(("logs/", "benchmarks/"))
+               and any(n in p.read_bytes() for n in needles)]
+    assert holding == []

@@ -22,6 +22,15 @@ SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, drop
 TRAIN = dict(epochs=2, batch_size=4, lr=0.003, max_length=16, max_source_length=16, checkpoint_every=0)
 
 
+def complete_config(tmp_path, **sections) -> dict:
+    """A complete workflow config (the CLI validates it whole, as the workflow does): the smoke
+    config on ptb and lm, results under ``tmp_path``, ``sections`` replacing whole sections."""
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config.update(results_dir=str(tmp_path / "results"), tasks=["ptb"], models=["lm"], seeds=[0], recipes={},
+                  **sections)
+    return config
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tmp_path):
     split = generate_task("ptb", {"train": 32, "valid": 8, "test": 4}, seed=0)
@@ -31,8 +40,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     write_jsonl(split["train"], data / "train.jsonl")
     write_jsonl(split["valid"], data / "valid.jsonl")
     tok.save(data / "tokenizer.json")
-    config = {"results_dir": str(tmp_path / "results"), "tasks": ["ptb"], "models": ["lm"], "seeds": [0],
-              "model": SIZES, "train": TRAIN, "objective": {"beta_schedule": "constant"}}
+    config = complete_config(tmp_path, model=SIZES, train=TRAIN, objective={"beta_schedule": "constant"})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -59,8 +67,18 @@ def test_torchrun_two_processes_match_one(tmp_path):
 def test_cli_refuses_missing_data(tmp_path, capsys):
     from della.training.cli import main
 
-    config = {"results_dir": str(tmp_path / "results"), "tasks": ["ptb"], "models": ["lm"]}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(complete_config(tmp_path)))
     assert main(["--config", str(tmp_path / "c.yaml"), "--task", "ptb", "--recipe", "lm"]) == 2
     assert "prepared data missing" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "c.yaml"), "--task", "ptb", "--recipe", "nope"]) == 2
+
+
+def test_cli_validates_the_config_as_the_workflow_does(tmp_path, capsys):
+    """Issue 20: a value the workflow refuses at start-up is refused before torchrun trains anything."""
+    from della.training.cli import main
+
+    config = complete_config(tmp_path)
+    config["recipes"] = {"x": {"model": "embed", "model_config": {"n_embd": 30, "n_head": 4}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["--config", str(tmp_path / "c.yaml"), "--task", "ptb", "--recipe", "lm"]) == 2
+    assert "n_embd = 30 is not a multiple of n_head = 4" in capsys.readouterr().err

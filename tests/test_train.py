@@ -58,7 +58,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
     monkeypatch.setattr(train_module, "beta_at", real_beta_at)
     resumed = weights(run(tmp_path / "resumed", data))
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
-    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    # the checkpoint of the last step stays (della/run_folder.py: removed once the job is complete)
+    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["step"] == 10
     rows = list(csv.DictReader((tmp_path / "resumed" / "train_log.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
 
@@ -129,6 +130,37 @@ def test_unreadable_checkpoint_is_moved_aside(tmp_path, data, capsys):
     assert len(list(tmp_path.glob("checkpoint.stale-*.pt"))) == 1
 
 
+def test_a_rerun_after_training_repeats_no_step(tmp_path, data, monkeypatch, capsys):
+    """Issue 20: a train job killed or failing after its last step (writing model.pt, or in the
+    evaluation that follows) is rerun by Snakemake, which first deletes its outputs; the checkpoint
+    of the last step is still there, so the rerun trains nothing and writes the same bytes."""
+    run(tmp_path, data)
+    before = {name: (tmp_path / name).read_bytes() for name in ("model.pt", "train_log.csv")}
+    for name in ("model.pt", "train_log.csv", "train_timing.json"):  # what Snakemake deletes
+        (tmp_path / name).unlink()
+
+    def no_step(*args):
+        raise AssertionError("an optimiser step was repeated")
+
+    monkeypatch.setattr(train_module, "beta_at", no_step)
+    capsys.readouterr()
+    run(tmp_path, data)
+    assert "at step 10 of 10: training is complete" in capsys.readouterr().out
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+def test_remove_training_state_keeps_stale_checkpoints(tmp_path, data):
+    from della.run_folder import remove_training_state
+
+    run(tmp_path, data)
+    (tmp_path / "checkpoint.stale-1234abcd.pt").write_bytes(b"hours of other training")
+    (tmp_path / "best.pt").write_bytes(b"best weights")
+    assert remove_training_state(tmp_path) == ["checkpoint.pt", "best.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.stale-1234abcd.pt", "model.pt", "train_log.csv", "train_timing.json"]
+    assert remove_training_state(tmp_path) == []
+
+
 def test_timing_is_kept_out_of_the_log(tmp_path, data):
     run(tmp_path, data)
     import json
@@ -195,7 +227,7 @@ def test_data_parallel_training_on_two_processes(tmp_path, data):
     rows = list(csv.DictReader((tmp_path / "train_log.csv").open()))
     assert len(rows) == 2 * (5 // 2)  # 40 examples / batch 8 = 5 batches -> 2 per process per epoch, 2 epochs
     model, _ = load_trained(path, device=torch.device("cpu"))
-    assert model.n_groups == 2 and not (tmp_path / "checkpoint.pt").exists()
+    assert model.n_groups == 2 and torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 4
 
 
 def test_step_budget_is_the_same_for_every_model(tmp_path, data):

@@ -48,7 +48,7 @@ def test_best_epoch_becomes_model_pt(tmp_path, data, monkeypatch):
     state = torch.load(path, weights_only=False)
     assert state["selected"] == {"value": 1.0, "step": 10, "epoch": 1, "metric": "elbo", "last_step": 15}
     assert state["steps"] == 15  # the run's budget; the weights are step 10's
-    assert not (tmp_path / "valid" / "best.pt").exists()
+    assert (tmp_path / "valid" / "best.pt").exists()  # kept until the run is complete (della/run_folder.py)
     # the weights are those after epoch 2: the same as a 2-epoch run without validation (validation
     # runs in a forked RNG, so it does not change what training draws)
     two = load_trained(run(tmp_path / "two", data, valid=False, schedule="constant", epochs=2),
@@ -106,3 +106,42 @@ def test_resume_keeps_best_so_far(tmp_path, data, monkeypatch):
     assert resumed["selected"] == reference["selected"]
     assert all(torch.equal(reference["state_dict"][k], resumed["state_dict"][k]) for k in reference["state_dict"])
     assert [r["valid"] for r in log(tmp_path / "resumed") if r["valid"]] == ["1.0", "2.0", "3.0"]
+
+
+def test_a_checkpoint_without_its_best_weights_is_not_resumed(tmp_path, data, capsys):
+    """Issue 20, item 3: a checkpoint whose best-so-far refers to a best.pt that is gone (6d70874
+    deleted best.pt before the checkpoint: every rerun then failed on the missing file) is moved
+    aside and the run trains afresh, to the same result."""
+    reference = run(tmp_path / "reference", data).read_bytes()
+    run(tmp_path / "wedged", data)
+    for name in ("best.pt", "model.pt", "train_log.csv"):
+        (tmp_path / "wedged" / name).unlink()
+    capsys.readouterr()
+    path = run(tmp_path / "wedged", data)
+    out = capsys.readouterr().out
+    assert "not resuming from" in out and "best.pt, the best weights on validation it refers to, is missing" in out
+    assert len(list((tmp_path / "wedged").glob("checkpoint.stale-*.pt"))) == 1
+    assert path.read_bytes() == reference
+
+
+def test_a_changed_validation_split_starts_afresh(tmp_path, data, monkeypatch, capsys):
+    """Issue 20, item 5: the best checkpoint so far was chosen on the validation split; another
+    split must not resume it (best-checkpoint selection would mix two validation sets)."""
+    examples, valid_examples, tok = data
+    real_beta_at = train_module.beta_at
+
+    def killed_at_step_7(cfg, step, *args):
+        if step == 7:
+            raise KeyboardInterrupt("killed")
+        return real_beta_at(cfg, step, *args)
+
+    monkeypatch.setattr(train_module, "beta_at", killed_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, data)
+    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
+    capsys.readouterr()
+    train_run(model_name="della", model_kwargs=SIZES, objective=ObjectiveConfig(beta_schedule="cyclical"),
+              train_cfg=TRAIN, tokenizer=tok, train_examples=examples, out_dir=tmp_path, seed=3, progress=False,
+              valid_examples=valid_examples[:6])
+    out = capsys.readouterr().out
+    assert "not resuming from" in out and "valid changed since it was written" in out

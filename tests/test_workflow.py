@@ -102,14 +102,17 @@ def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
         log = (results / "logs" / "evaluate" / task / recipe / "seed0.log").read_text()
         assert "copied the evaluation made by the train job" in log, log
         run_dir = results / "runs" / task / recipe / "seed0"
-        assert (run_dir / "metrics.json").read_bytes() == (run_dir / "train_job_evaluation" / "metrics.json").read_bytes()
+        # taken: the train job's evaluation folder and resume state are gone (della/run_folder.py)
+        assert sorted(p.name for p in run_dir.iterdir()) == [
+            "config.yaml", "eval_timing.json", "metrics.json", "model.pt", "per_sentence.csv.gz", "samples.jsonl",
+            "train_log.csv", "train_timing.json"]
     run_dir, data = results / "runs" / "ptb" / "della" / "seed0", results / "data" / "ptb"
-    stamp = json.loads((run_dir / "train_job_evaluation" / "stamp.json").read_text())
+    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
     evaluate_saved_run(model_path=run_dir / "model.pt", test_path=data / "test.jsonl", info_path=data / "info.json",
                        tokenizer=TextTokenizer.load(data / "tokenizer.json"), task="ptb", recipe="della",
-                       run=stamp["run"], seed=0, threads=1, metrics_path=tmp_path / "metrics.json",
+                       run=recorded["run"], seed=0, threads=1, metrics_path=tmp_path / "metrics.json",
                        samples_path=tmp_path / "samples.jsonl", timing_path=tmp_path / "timing.json",
-                       per_sentence_path=tmp_path / "per_sentence.csv.gz", progress=False)
+                       per_sentence_path=tmp_path / "per_sentence.csv.gz", progress=False, root=smoke_run)
     assert (tmp_path / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
     assert (tmp_path / "samples.jsonl").read_bytes() == (run_dir / "samples.jsonl").read_bytes()
     assert (tmp_path / "per_sentence.csv.gz").read_bytes() == (run_dir / "per_sentence.csv.gz").read_bytes()
@@ -183,7 +186,13 @@ def test_real_data_dag(tmp_path):
     snakemake(project, "all", "--configfile", "config/real-tiny.yaml")
     results = project / "results-real"
     info = json.loads((results / "data" / "wp" / "info.json").read_text())
-    assert info["source"] == str(Path(data_root).resolve()) and info["counts"]["train"] == 64
+    # the data root outside the project is named by its folder's name (issue 20, item 9), ...
+    assert info["source"] == Path(data_root).resolve().name and info["counts"]["train"] == 64
+    # ... and no result file, paper tables included, holds its path or the project's
+    needles = {str(Path(data_root).resolve()).encode(), str(project).encode()}
+    assert [str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()
+            and not str(p.relative_to(results)).startswith(("logs/", "benchmarks/"))
+            and any(n in p.read_bytes() for n in needles)] == []
     md = (results / "tables" / "unconditional.md").read_text()
     assert "SYNTHETIC" not in md and "| ptb | della |" in md
     cond = pd.read_csv(results / "tables" / "conditional.csv")

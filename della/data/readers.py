@@ -196,17 +196,40 @@ def _first_existing(*paths: Path) -> Path | None:
     return None
 
 
+# Each task has a *locator* and a *reader*. The locator decides, from which files exist, the files
+# each split is read from: ``{split: (layout, *paths) or None if absent}`` (a DataError when the task
+# has no data at all). The reader reads exactly those files, and ``task_files`` lists them for the
+# data checksums (della/provenance.py), so an unrelated file in a task's folder (a README, an editor
+# swap file) is neither read nor a reason to rerun the task.
+
+
+def _locate_yelp(root: Path) -> dict:
+    yang = {s: root / "yelp" / f"yelp.{s}.txt" for s in SPLITS}
+    if any(p.is_file() for p in yang.values()):
+        return {s: ("yang", p) if p.is_file() else None for s, p in yang.items()}
+    shen_dir = root / "yelp_sentiment"
+    located = {}
+    for s, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
+        present = [f for f in (shen_dir / f"sentiment.{upstream}.{lab}" for lab in (0, 1)) if f.is_file()]
+        located[s] = ("shen", *present) if present else None
+    if all(v is None for v in located.values()):
+        raise DataError(
+            f"yelp: no data found; looked for {yang['train']} (and valid/test) and "
+            f"{shen_dir / 'sentiment.train.0'} (and dev/test, .0/.1)"
+        )
+    return located
+
+
 def _read_yelp(root: Path):
     """Yang et al. (2017) Yelp (``yelp/yelp.{split}.txt``, ``label\\ttext``);
     falling back to the Shen et al. (2017) sentiment files in
     ``yelp_sentiment/sentiment.{train,dev,test}.{0,1}`` (negative / positive)."""
-    yang = {s: root / "yelp" / f"yelp.{s}.txt" for s in SPLITS}
-    if any(p.is_file() for p in yang.values()):
-        splits = {}
-        for s, p in yang.items():
-            if not p.is_file():
-                splits[s] = None
-                continue
+    splits = {}
+    for s, spec in _locate_yelp(root).items():
+        if spec is None:
+            splits[s] = None
+        elif spec[0] == "yang":
+            p = spec[1]
             exs = []
             for i, line in _text_lines(p):
                 if "\t" not in line:
@@ -217,34 +240,42 @@ def _read_yelp(root: Path):
             if not exs:
                 raise DataError(f"{p}: empty split (no review text)")
             splits[s] = exs
+        else:
+            splits[s] = [ex for f in spec[1:] for ex in _read_single(f)]
+    if any(spec is not None and spec[0] == "yang" for spec in _locate_yelp(root).values()):
         return splits, []
-    shen_dir = root / "yelp_sentiment"
-    splits = {}
-    for s, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
-        files = [shen_dir / f"sentiment.{upstream}.{lab}" for lab in (0, 1)]
-        present = [f for f in files if f.is_file()]
-        if not present:
-            splits[s] = None
-            continue
-        exs = []
-        for f in present:
-            exs.extend(_read_single(f))
-        splits[s] = exs
-    if all(v is None for v in splits.values()):
-        raise DataError(
-            f"yelp: no data found; looked for {yang['train']} (and valid/test) and "
-            f"{shen_dir / 'sentiment.train.0'} (and dev/test, .0/.1)"
-        )
     return splits, ["yelp: read the Shen et al. (2017) sentiment stand-in in yelp_sentiment/ "
                     "(one sentence a line), not the Yang et al. (2017) review files"]
 
 
-def _read_single_task(root: Path, folder: str, stem: str):
-    """``folder/stem.{train,valid,test}.txt`` (yahoo, ptb)."""
+def _locate_single_task(root: Path, folder: str, stem: str) -> dict:
     paths = {s: root / folder / f"{stem}.{s}.txt" for s in SPLITS}
     if not any(p.is_file() for p in paths.values()):
         raise DataError(f"{stem}: no data found; looked for {', '.join(str(p) for p in paths.values())}")
-    return {s: (_read_single(p) if p.is_file() else None) for s, p in paths.items()}, []
+    return {s: ("lines", p) if p.is_file() else None for s, p in paths.items()}
+
+
+def _read_single_task(root: Path, folder: str, stem: str):
+    """``folder/stem.{train,valid,test}.txt`` (yahoo, ptb)."""
+    return {s: (_read_single(spec[1]) if spec else None)
+            for s, spec in _locate_single_task(root, folder, stem).items()}, []
+
+
+def _locate_snli(root: Path) -> dict:
+    located, looked = {}, []
+    for s, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
+        sentences = root / "snli" / f"snli.{s}.txt"  # the paper's sentences (della/data/download.py)
+        base = root / "snli" / f"snli_1.0_{upstream}.jsonl"
+        gz = base.with_name(base.name + ".gz")
+        looked += [sentences, base, gz]
+        if sentences.is_file():
+            located[s] = ("lines", sentences)
+        else:
+            p = _first_existing(base, gz)
+            located[s] = ("jsonl", p) if p is not None else None
+    if all(v is None for v in located.values()):
+        raise DataError(f"snli: no data found; looked for {', '.join(map(str, looked))}")
+    return located
 
 
 def _read_snli(root: Path):
@@ -253,46 +284,48 @@ def _read_snli(root: Path):
     appearance; a split's ``snli/snli.{split}.txt`` (one sentence a line, as the
     download writes it) is read instead when present."""
     splits = {}
-    looked = []
-    for s, upstream in (("train", "train"), ("valid", "dev"), ("test", "test")):
-        sentences = root / "snli" / f"snli.{s}.txt"  # the paper's sentences (della/data/download.py)
-        looked.append(sentences)
-        if sentences.is_file():
-            splits[s] = _read_single(sentences)
-            continue
-        base = root / "snli" / f"snli_1.0_{upstream}.jsonl"
-        gz = base.with_name(base.name + ".gz")
-        looked += [base, gz]
-        p = _first_existing(base, gz)
-        if p is None:
+    for s, spec in _locate_snli(root).items():
+        if spec is None:
             splits[s] = None
             continue
+        if spec[0] == "lines":
+            splits[s] = _read_single(spec[1])
+            continue
         seen: dict[str, None] = {}
-        for _, obj in _jsonl_records(p, ("sentence1", "sentence2")):
+        for _, obj in _jsonl_records(spec[1], ("sentence1", "sentence2")):
             for key in ("sentence1", "sentence2"):
                 text = obj[key].strip()
                 if text:
                     seen.setdefault(text, None)
         splits[s] = [Example(target=t) for t in seen]
-    if all(v is None for v in splits.values()):
-        raise DataError(f"snli: no data found; looked for {', '.join(map(str, looked))}")
     return splits, []
 
 
-def _read_cnndm(root: Path):
-    """CNN/DailyMail: ``cnndm/{split}.jsonl`` (fields ``article``/``highlights``)
-    or ``cnndm/{split}.{source,target}`` line-aligned; valid may be named
-    ``val`` or ``valid``."""
+def _locate_cnndm(root: Path) -> dict:
     d = root / "cnndm"
-    splits = {}
-    looked = []
+    located, looked = {}, []
     for s in SPLITS:
         names = ["val", "valid"] if s == "valid" else [s]
         js = _first_existing(*[d / f"{n}.jsonl" for n in names], *[d / f"{n}.jsonl.gz" for n in names])
         pair = next(((d / f"{n}.source", d / f"{n}.target") for n in names
                      if (d / f"{n}.source").is_file() or (d / f"{n}.target").is_file()), None)
         looked += [d / f"{names[0]}.jsonl", d / f"{names[0]}.source"]
-        if js is not None:
+        located[s] = ("jsonl", js) if js is not None else (("pairs", *pair) if pair is not None else None)
+    if all(v is None for v in located.values()):
+        raise DataError(f"cnndm: no data found; looked for {', '.join(map(str, looked))} (and val/valid variants)")
+    return located
+
+
+def _read_cnndm(root: Path):
+    """CNN/DailyMail: ``cnndm/{split}.jsonl`` (fields ``article``/``highlights``)
+    or ``cnndm/{split}.{source,target}`` line-aligned; valid may be named
+    ``val`` or ``valid``."""
+    splits = {}
+    for s, spec in _locate_cnndm(root).items():
+        if spec is None:
+            splits[s] = None
+        elif spec[0] == "jsonl":
+            js = spec[1]
             splits[s] = [
                 Example(target=" ".join(obj["highlights"].split("\n")).strip(), source=obj["article"].strip())
                 for _, obj in _jsonl_records(js, ("article", "highlights"))
@@ -300,12 +333,8 @@ def _read_cnndm(root: Path):
             splits[s] = [e for e in splits[s] if e.source and e.target]
             if not splits[s]:
                 raise DataError(f"{js}: empty split (no non-empty article/highlights)")
-        elif pair is not None:
-            splits[s] = _read_pairs(*pair)
         else:
-            splits[s] = None
-    if all(v is None for v in splits.values()):
-        raise DataError(f"cnndm: no data found; looked for {', '.join(map(str, looked))} (and val/valid variants)")
+            splits[s] = _read_pairs(*spec[1:])
     return splits, []
 
 
@@ -320,36 +349,47 @@ def normalise_wp(text: str) -> str:
     return _BETWEEN_NEWLINES_RE.sub("<newline> ", text).strip()
 
 
+def _locate_wp(root: Path) -> dict:
+    d = root / "writingprompts"
+    located = {}
+    for s in SPLITS:
+        src, tgt = d / f"{s}.wp_source", d / f"{s}.wp_target"
+        located[s] = ("pairs", src, tgt) if (src.is_file() or tgt.is_file()) else None
+    if any(v is not None for v in located.values()):
+        return located
+    ipt, opt = d / "reference_ipt.txt", d / "reference_opt.txt"
+    if ipt.is_file() or opt.is_file():
+        return {"train": None, "valid": None, "test": ("reference", ipt, opt)}
+    raise DataError(f"wp: no data found; looked for {d / 'train.wp_source'} (and valid/test, .wp_target) and {ipt}")
+
+
 def _read_wp(root: Path):
     """WritingPrompts (Fan et al. 2018): ``writingprompts/{split}.wp_source`` /
     ``.wp_target``; stand-in ``reference_ipt.txt`` / ``reference_opt.txt``."""
-    d = root / "writingprompts"
-    splits = {}
-    for s in SPLITS:
-        src, tgt = d / f"{s}.wp_source", d / f"{s}.wp_target"
-        splits[s] = _read_pairs(src, tgt, normalise_wp) if (src.is_file() or tgt.is_file()) else None
-    if any(v is not None for v in splits.values()):
-        return splits, []
-    ipt, opt = d / "reference_ipt.txt", d / "reference_opt.txt"
-    if ipt.is_file() or opt.is_file():
-        exs = _read_pairs(ipt, opt, normalise_wp)
-        return {"train": None, "valid": None, "test": exs}, [
+    located = _locate_wp(root)
+    splits = {s: (_read_pairs(*spec[1:], normalise_wp) if spec else None) for s, spec in located.items()}
+    if located["test"] is not None and located["test"][0] == "reference":
+        return splits, [
             "wp: read the reference_ipt/reference_opt stand-in (a WritingPrompts test subset via "
             "thu-coai/UNION); it has no <newline> tokens, paragraph breaks appear as runs of spaces, kept as-is"
         ]
-    raise DataError(f"wp: no data found; looked for {d / 'train.wp_source'} (and valid/test, .wp_target) and {ipt}")
+    return splits, []
+
+
+def _locate_quora(root: Path) -> dict:
+    d = root / "quora"
+    located = {}
+    for s in SPLITS:
+        src, tgt = d / f"{s}.src.txt", d / f"{s}.tgt.txt"
+        located[s] = ("pairs", src, tgt) if (src.is_file() or tgt.is_file()) else None
+    if all(v is None for v in located.values()):
+        raise DataError(f"quora: no data found; looked for {d / 'train.src.txt'} (and valid/test, .tgt.txt)")
+    return located
 
 
 def _read_quora(root: Path):
     """Quora paraphrase pairs: ``quora/{split}.src.txt`` -> ``{split}.tgt.txt``."""
-    d = root / "quora"
-    splits = {}
-    for s in SPLITS:
-        src, tgt = d / f"{s}.src.txt", d / f"{s}.tgt.txt"
-        splits[s] = _read_pairs(src, tgt) if (src.is_file() or tgt.is_file()) else None
-    if all(v is None for v in splits.values()):
-        raise DataError(f"quora: no data found; looked for {d / 'train.src.txt'} (and valid/test, .tgt.txt)")
-    return splits, []
+    return {s: (_read_pairs(*spec[1:]) if spec else None) for s, spec in _locate_quora(root).items()}, []
 
 
 _READERS = {
@@ -361,6 +401,26 @@ _READERS = {
     "wp": _read_wp,
     "quora": _read_quora,
 }
+_LOCATORS = {
+    "yelp": _locate_yelp,
+    "yahoo": lambda root: _locate_single_task(root, "yahoo", "yahoo"),
+    "ptb": lambda root: _locate_single_task(root, "ptb", "ptb"),
+    "snli": _locate_snli,
+    "cnndm": _locate_cnndm,
+    "wp": _locate_wp,
+    "quora": _locate_quora,
+}
+
+
+def task_files(task: str, data_root: str | Path) -> list[Path]:
+    """The upstream files ``load_task`` reads for ``task`` under ``data_root`` (what the data
+    checksums cover); empty when the task has no data there (reading it is then the error)."""
+    _check_task(task)
+    try:
+        located = _LOCATORS[task](Path(data_root))
+    except DataError:
+        return []
+    return sorted({p for spec in located.values() if spec for p in spec[1:] if p.is_file()})
 
 
 # --------------------------------------------------------------------------- #
@@ -428,16 +488,19 @@ def _fill_missing(task: str, splits: dict, notes: list[str], where: str) -> dict
 # --------------------------------------------------------------------------- #
 
 
-def load_task(task: str, data_root: str | Path) -> tuple[dict[str, list[Example]], list[str]]:
+def load_task(task: str, data_root: str | Path, shown_as: str | None = None
+              ) -> tuple[dict[str, list[Example]], list[str]]:
     """All three splits of ``task`` from ``data_root`` plus the notes saying
-    which stand-ins were read and how missing splits were derived."""
+    which stand-ins were read and how missing splits were derived. The notes name the data root
+    as ``shown_as`` (default: the path as given): they go into info.json and the tables, where an
+    absolute path has no place (della/paths.py ``shown_path``)."""
     _check_task(task)
     root = Path(data_root)
     if not root.is_dir():
         raise DataError(f"{root}: data root not found (not a directory)")
     splits, notes = _READERS[task](root)
     notes = list(notes)
-    return _fill_missing(task, splits, notes, str(root)), notes
+    return _fill_missing(task, splits, notes, shown_as or str(root)), notes
 
 
 def read_task(task: str, data_root: str | Path, split: str) -> list[Example]:
@@ -531,6 +594,7 @@ def prepare_task(
     max_examples: dict[str, int] | None = None,
     synthetic_sizes: dict[str, int] | None = None,
     missing: str = "error",
+    data_root_shown: str | None = None,
 ) -> dict[str, Path]:
     """Write ``out_dir/{train,valid,test}.jsonl`` and ``out_dir/info.json`` for
     ``task`` and return ``{"train": path, "valid": path, "test": path, "info": path}``.
@@ -553,6 +617,11 @@ def prepare_task(
     twin as a stand-in, marked in info.json (``source: synthetic``,
     ``stand_in_for``, a note) so that the tables flag it; ``"error"`` (default)
     fails naming the folder.
+
+    ``data_root_shown``: how info.json (``source``, ``stand_in_for``, the notes) names the data root,
+    never an absolute path (default: the folder's name; the workflow passes della/paths.py
+    ``shown_path``, the path relative to the project root): results of two checkouts are the same
+    bytes.
     """
     spec = _check_task(task)
     # a None cap means "the whole split" (how the YAML configs say it)
@@ -566,20 +635,21 @@ def prepare_task(
         raise ValueError(f"data.missing must be 'error' or 'synthetic', got {missing!r}")
     stand_in = (data_root is not None and missing == "synthetic"
                 and not any((Path(data_root) / f).is_dir() for f in TASK_FOLDERS[task]))
+    shown = None if data_root is None else (data_root_shown or Path(data_root).name)
     if data_root is None or stand_in:
         splits = synthetic.generate_task(task, synthetic_sizes, seed=seed)
         files = {}
         notes = ["synthetic offline demo data (della.data.synthetic): not the real task"]
         if stand_in:
-            notes.insert(0, f"STAND-IN: no {' or '.join(TASK_FOLDERS[task])} folder under {data_root}; the synthetic "
+            notes.insert(0, f"STAND-IN: no {' or '.join(TASK_FOLDERS[task])} folder under {shown}; the synthetic "
                             f"twin of {task} stands in for all three splits (data.missing: synthetic)")
         source = "synthetic"
     else:
         from della.provenance import data_checksums
 
-        splits, notes = load_task(task, data_root)
-        source = str(data_root)
-        files = data_checksums(data_root, task)
+        splits, notes = load_task(task, data_root, shown_as=shown)
+        source = shown
+        files = data_checksums(data_root, task_files(task, data_root))
 
     available = {s: len(splits[s]) for s in SPLITS}
     final = {s: _subsample(splits[s], max_examples[s], seed, s) if s in max_examples else splits[s]
@@ -598,7 +668,7 @@ def prepare_task(
         "files": files,  # sha256 of each upstream file under data_root (a change reruns the task)
     }
     if stand_in:
-        info["stand_in_for"] = str(data_root)
+        info["stand_in_for"] = shown
     if data_root is None or stand_in:  # H(factors) = the KL an ideal model reaches, and each factor (della.data.synthetic)
         info.update(synthetic.factor_info(task))
         # the texts' exact entropy (the floor of every NLL / PPL cell) and each test example's exact log p

@@ -37,6 +37,7 @@ from della.evaluation.bootstrap import bootstrap_effect, excess_of
 from della.evaluation.decoding import generate
 from della.evaluation.latent import evaluate_language_model, evaluate_latent_model
 from della.io import atomic_write_bytes, write_json
+from della.paths import resolve_path, shown_path
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -371,13 +372,18 @@ def save_metrics(path: Path, result: dict) -> None:
 
 def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, tokenizer, task: str, recipe: str,
                        run: dict, seed: int, threads: int | None, metrics_path: Path, samples_path: Path,
-                       timing_path: Path, per_sentence_path: Path, progress: bool = True) -> dict:
+                       timing_path: Path, per_sentence_path: Path, progress: bool = True,
+                       root: Path | None = None) -> dict:
     """Evaluate ``model.pt`` on the test split: ``metrics.json`` (every figure plus the run's recipe,
     budget and selected checkpoint), ``samples.jsonl``, ``per_sentence.csv.gz`` and
     ``eval_timing.json``. ``run`` is the run's
     spec (della/config.py ``run_spec``). The train job calls this on the model it has just
     written and the evaluate rule when the settings or the code changed since (della/provenance.py
-    ``evaluation_stamp``): one function, so both give the same bytes."""
+    ``evaluation_stamp``): one function, so both give the same bytes.
+
+    ``root``: the project root. Relative ``evaluate.model_metrics`` folders resolve against it (as
+    every path of the config: README "Configs"), and metrics.json names the pretrained folders
+    relative to it (della/paths.py ``shown_path``: never an absolute path)."""
     import time
 
     from della.data.readers import TASKS, read_jsonl
@@ -389,13 +395,24 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
     start = time.perf_counter()
     model, state = load_trained(Path(model_path))
     info = json.loads(Path(info_path).read_text())
+    eval_cfg = dict(run["evaluate"])
+    if root is not None and eval_cfg.get("model_metrics"):
+        eval_cfg["model_metrics"] = {name: str(resolve_path(value, root)) if isinstance(value, str) else value
+                                     for name, value in eval_cfg["model_metrics"].items()}
     result = evaluate_run(model=model, tokenizer=tokenizer, test_examples=read_jsonl(test_path),
-                          task_spec=TASKS[task], eval_cfg=run["evaluate"], train_cfg={**TRAIN_DEFAULTS, **run["train"]},
+                          task_spec=TASKS[task], eval_cfg=eval_cfg, train_cfg={**TRAIN_DEFAULTS, **run["train"]},
                           seed=seed, samples_path=Path(samples_path), progress=progress, info=info,
                           initial_model=lambda: initial_model(state, seed, model.device),
                           per_sentence_path=Path(per_sentence_path))
+    model_config = dict(state["model_config"])
+    if root is not None:  # the folders it was loaded from, as the results name paths
+        model_config["pretrained"] = shown_path(model_config.get("pretrained"), root)
+        options = dict(model_config.get("options") or {})
+        if options.get("encoder_pretrained"):
+            options["encoder_pretrained"] = shown_path(options["encoder_pretrained"], root)
+        model_config["options"] = options
     result.update(recipe=recipe, model=run["model"], seed=seed, objective=run["objective"],
-                  model_config=state["model_config"], data_source=info.get("source"),
+                  model_config=model_config, data_source=info.get("source"),
                   synthetic=info.get("source") == "synthetic",
                   # the run's budget: the same for every model of a task (train.steps)
                   train_steps=state.get("steps"), train_tokens=state.get("tokens"),

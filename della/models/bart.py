@@ -51,6 +51,12 @@ class BartSeq2Seq(TextModel):
 
     conditional_only = True  # an encoder-decoder needs a source: cnndm, wp, quora
 
+    @classmethod
+    def positions_needed(cls, target_tokens: int, source_tokens: int | None = None) -> int:
+        """The encoder's ``<bos> s <sep>`` and the decoder's ``<sep> y <eos>`` count their positions
+        apart (the module docstring)."""
+        return max((source_tokens or 0) + 2, target_tokens + 2)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         if cfg.pretrained:

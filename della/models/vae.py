@@ -225,6 +225,14 @@ class TextModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @classmethod
+    def positions_needed(cls, target_tokens: int, source_tokens: int | None = None) -> int:
+        """The positions (``n_positions``) one example of ``target_tokens`` target tokens, after a
+        source of ``source_tokens`` (None: unconditional), takes in this model: one sequence
+        ``<bos> [source <sep>] target <eos>`` (della/data/batching.py). The config is checked
+        against it before any job runs (della/config.py); an encoder-decoder overrides it."""
+        return 1 + (0 if source_tokens is None else source_tokens + 1) + target_tokens + 1
+
 
 class LatentModel(TextModel):
     """A VAE over text. ``n_groups`` (L) latent groups of ``latent_size`` (d) dimensions.

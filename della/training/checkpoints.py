@@ -7,6 +7,10 @@ everything that shapes training (``run_fingerprint``); a job resumes from it onl
 matches (``resume_state``), else it moves it aside (``checkpoint.stale-<hash>.pt``, not deleted: it
 may be hours of training under other settings), says why, and training starts afresh.
 
+The checkpoint is not deleted when training ends: at the last step it is what lets a train job
+killed or failing after training (while writing ``model.pt``, or in the evaluation that follows in
+the same process) be rerun without an optimiser step (della/run_folder.py says who removes it).
+
 ``model.pt`` (the finished run: weights plus the configs that rebuild the model without any
 pretrained checkpoint) is read back by ``load_trained``; ``initial_model`` rebuilds the same model as it
 was before its first step (the factor probe's control, della/evaluation/probes.py).
@@ -24,7 +28,13 @@ import torch
 from della.models.backbone import ModelConfig
 from della.models.pretrained import architectures_only
 from della.models.registry import build_model
+from della.run_folder import BEST
 from della.training.distributed import pick_device
+
+# train settings that decide when state is saved, not what is trained: left out of the checkpoint
+# fingerprint and of the train rule's params (della/config.py train_spec), so changing one neither
+# restarts a resumable run nor reruns a finished one
+NOT_RESULT_SHAPING = ("checkpoint_every",)
 
 
 def digest(obj) -> str:
@@ -32,12 +42,16 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run_fingerprint(*, model_name, model_kwargs, objective, cfg, encoded, seed, code_version) -> dict:
+def run_fingerprint(*, model_name, model_kwargs, objective, cfg, encoded, seed, code_version,
+                    valid_encoded=()) -> dict:
     """A hash per part of what shapes training; a checkpoint is resumed only when every part matches.
-    ``checkpoint_every`` is left out: it changes when state is saved, not what is trained."""
+    ``valid``: the encoded validation split, on which the best checkpoint so far was chosen (its
+    figure travels in the checkpoint; the selection settings ``valid_metric`` and ``validate_every``
+    are in ``train``). ``NOT_RESULT_SHAPING`` settings are left out."""
     return {"model": digest([model_name, model_kwargs]), "objective": digest(objective.to_dict()),
-            "train": digest({k: v for k, v in cfg.items() if k != "checkpoint_every"}),
-            "data": _data_digest(encoded), "seed": str(seed), "code": code_version}
+            "train": digest({k: v for k, v in cfg.items() if k not in NOT_RESULT_SHAPING}),
+            "data": _data_digest(encoded), "valid": _data_digest(valid_encoded), "seed": str(seed),
+            "code": code_version}
 
 
 def _data_digest(encoded) -> str:
@@ -56,8 +70,8 @@ def fingerprint_mismatch(saved: dict | None, now: dict) -> str | None:
 
 
 def resume_state(ckpt_path: Path, fingerprint: dict, device, *, move_stale: bool, who: str) -> dict | None:
-    """The checkpoint at ``ckpt_path`` when it exists, can be read and matches ``fingerprint``; else
-    None. A checkpoint that does not match is moved aside when ``move_stale`` (process 0 only), with
+    """The checkpoint at ``ckpt_path`` when it exists, can be read, matches ``fingerprint`` and has
+    its ``best.pt`` beside it (when it has a best-so-far); else None. A checkpoint that does not match is moved aside when ``move_stale`` (process 0 only), with
     a line saying why (``who`` names the run in it)."""
     if not ckpt_path.exists():
         return None
@@ -67,6 +81,9 @@ def resume_state(ckpt_path: Path, fingerprint: dict, device, *, move_stale: bool
         reason = fingerprint_mismatch(saved, fingerprint)
     except Exception as err:  # a torn or foreign file: not something to resume from
         saved, reason = None, f"it cannot be read ({type(err).__name__}: {err})"
+    if reason is None and state.get("best_valid") is not None and not (ckpt_path.parent / BEST).exists():
+        # its best-so-far figure refers to weights that are gone: resuming would end without them
+        reason = f"{BEST}, the best weights on validation it refers to, is missing"
     if reason is None:
         return state
     if move_stale:

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-import yaml
 
-from della.config import ConfigError, check_names, resolve_run
+from della.config import ConfigError, check_names, check_paths, load_workflow_config, resolve_run, validate_config
 from della.data.readers import read_jsonl
 from della.data.tokenizer import TextTokenizer
+from della.run_folder import remove_training_state
 from della.training.loop import train_run
+
+ROOT = Path(__file__).resolve().parents[2]  # the project root: config paths resolve against it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads per process")
     args = parser.parse_args(argv)
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    try:
+    try:  # the workflow's start-up validation, whole (a bad value must not cost a cluster allocation)
+        config = load_workflow_config(ROOT, [args.config], {})
+        validate_config(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+        check_paths(config, ROOT, data_root_created=True)  # the prepared data is read, not data_root
         check_names({**config, "tasks": [args.task], "models": [args.recipe]})
         spec = resolve_run(config, args.recipe)
     except ConfigError as err:
@@ -52,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{data / 'tokenizer.json'} {data / 'valid.jsonl'} --configfile {args.config}", file=sys.stderr)
         return 2
     print(json.dumps({"task": args.task, "recipe": args.recipe, "model": spec.model, "train": spec.train}), flush=True)
+    run_dir = results / "runs" / args.task / args.recipe / f"seed{args.seed}"
     train_run(model_name=spec.model, model_kwargs=spec.model_kwargs, objective=spec.objective, train_cfg=spec.train,
               tokenizer=TextTokenizer.load(spec.tokenizer or data / "tokenizer.json"),
               train_examples=read_jsonl(data / "train.jsonl"), valid_examples=read_jsonl(data / "valid.jsonl"),
-              out_dir=results / "runs" / args.task / args.recipe / f"seed{args.seed}", seed=args.seed,
-              threads=args.threads, progress=False)
+              out_dir=run_dir, seed=args.seed, threads=args.threads, progress=False)
+    if int(os.environ.get("RANK", "0")) == 0:  # model.pt is written and nothing here deletes it: the resume state goes
+        remove_training_state(run_dir)
     return 0
 
 

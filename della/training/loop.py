@@ -21,6 +21,11 @@ every epoch (and every ``train.validate_every`` steps) process 0 computes ``trai
 (-ELBO for latent models, NLL for language models) on the validation split, logs it in the
 ``valid`` column of train_log.csv, and keeps the best checkpoint so far in ``best.pt``; at the end
 ``model.pt`` is that best checkpoint (``selected`` says which step), so evaluation uses it.
+
+What happens after training cannot cost the training: the checkpoint of the last step and ``best.pt``
+outlive the job (della/run_folder.py), so a rerun of a job killed while writing its outputs or
+during the evaluation that follows resumes at the last step ("training is complete") and repeats
+no optimiser step.
 """
 from __future__ import annotations
 
@@ -40,7 +45,8 @@ from della.io import atomic_torch_save, write_json
 from della.models.backbone import build_model_config
 from della.models.pretrained import format_initialisation, pretrained_configs
 from della.models.registry import build_model
-from della.training.checkpoints import resume_state, run_fingerprint, seed_everything
+from della.run_folder import BEST, CHECKPOINT
+from della.training.checkpoints import NOT_RESULT_SHAPING, resume_state, run_fingerprint, seed_everything
 from della.training.distributed import (bf16_supported, check_ranks_agree, process_device, run_processes,
                                         sum_across_processes)
 from della.training.objectives import ObjectiveConfig, beta_at, training_loss
@@ -76,7 +82,9 @@ def train_run(*, model_name: str, model_kwargs: dict, objective: ObjectiveConfig
               train_examples, out_dir: Path, seed: int = 0, threads: int | None = None,
               progress: bool = True, valid_examples=None, code_version: str = "") -> Path:
     """Train one run; writes ``model.pt`` (weights + configs), ``train_log.csv`` and
-    ``train_timing.json``; returns model.pt's path.
+    ``train_timing.json``; returns model.pt's path. ``checkpoint.pt`` (at the last step) and
+    ``best.pt`` stay beside them: a rerun after a later kill resumes there without an optimiser step;
+    remove them with ``della.run_folder.remove_training_state`` once model.pt is safe.
 
     With ``valid_examples`` the run is validated after every epoch (and every ``validate_every``
     steps) and ``model.pt`` holds the best checkpoint on validation (``Validator``).
@@ -183,24 +191,28 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / cfg["warmup_steps"]) if cfg["warmup_steps"] else 1.0)
 
-    ckpt_path = out_dir / "checkpoint.pt"
+    ckpt_path = out_dir / CHECKPOINT
     log_path = out_dir / "train_log.csv"
-    best_path = out_dir / "best.pt"
+    best_path = out_dir / BEST
     use_bf16 = cfg["precision"] == "bf16" and bf16_supported(device)
     validator = None
-    if job["valid_examples"] and rank == 0:  # process 0 validates; the others wait for it at the next step
-        valid = encode_examples(tokenizer, job["valid_examples"], cfg["max_length"], cfg["max_source_length"],
-                                getattr(model, "encoder_tokenizer", None))
+    valid = encode_examples(tokenizer, job["valid_examples"], cfg["max_length"], cfg["max_source_length"],
+                            getattr(model, "encoder_tokenizer", None))
+    if valid and rank == 0:  # process 0 validates; the others wait for it at the next step
         validator = Validator(model, make_batches(valid, cfg["batch_size"], tokenizer.pad_id, None,
                                                   encoder_pad_id(model)),
                               cfg["valid_metric"], seed, device, use_bf16)
+    # every process fingerprints the validation split too (they must all agree on resuming)
     fingerprint = run_fingerprint(model_name=model_name, model_kwargs=job["model_kwargs"], objective=objective,
-                                  cfg=cfg, encoded=encoded, seed=seed, code_version=job["code_version"])
+                                  cfg=cfg, encoded=encoded, seed=seed, code_version=job["code_version"],
+                                  valid_encoded=valid)
     step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
     elapsed = 0.0  # training seconds so far (train_timing.json)
     state = resume_state(ckpt_path, fingerprint, device, move_stale=rank == 0, who=f"train {model_name}")
     if state is not None:  # resume where a killed job stopped
-        print(f"train {model_name}: resuming from {ckpt_path} at step {state['step']}", flush=True)
+        done = "" if state["step"] < total_steps else ": training is complete, writing model.pt from it"
+        print(f"train {model_name}: resuming from {ckpt_path} at step {state['step']} of {total_steps}{done}",
+              flush=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -235,8 +247,11 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
 
     def final_state():
         """What model.pt / best.pt hold: the weights and everything needed to rebuild the model."""
+        # the train settings that shape the result (not checkpoint_every: two runs that differ only in it
+        # write the same bytes)
         return {"model_name": model_name, "model_config": asdict(model_cfg), "objective": objective.to_dict(),
-                "train": cfg, "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model),
+                "train": {k: v for k, v in cfg.items() if k not in NOT_RESULT_SHAPING},
+                "state_dict": model.state_dict(), "pretrained_configs": pretrained_configs(model),
                 "steps": step, "tokens": tokens, "epoch": epoch}
 
     def validate():
@@ -316,13 +331,17 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
         check_ranks_agree(model, device)
 
     if rank == 0:
+        # The training artefacts, each renamed into place. checkpoint.pt (at the last step) and best.pt are
+        # NOT removed here: if anything after this point kills or fails the job, Snakemake deletes these
+        # outputs and reruns it, and the rerun resumes at the last step and rewrites them (byte-identical)
+        # without an optimiser step. della/run_folder.py remove_training_state removes them once the job
+        # is complete (the evaluate job; della/training/cli.py).
         if validator is not None:  # evaluation uses the best checkpoint on validation
             best = torch.load(best_path, map_location="cpu", weights_only=False)
             # steps / tokens: the whole run's budget (what every model of a task gets); the weights are the
             # selected step's
             best.update(steps=step, tokens=tokens, selected={**validator.best, "last_step": step})
             atomic_torch_save(best, out_dir / "model.pt")
-            best_path.unlink()
             print(f"model.pt = the best on validation: {validator.metric} {validator.best['value']:.4f} at step "
                   f"{validator.best['step']} (epoch {validator.best['epoch']}) of {step}", flush=True)
         else:
@@ -331,7 +350,6 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
         write_json(out_dir / "train_timing.json", {"seconds": round(elapsed, 3), "tokens": tokens,
                                                    "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
                                                    "steps": step, "device": str(device), "processes": world})
-        ckpt_path.unlink(missing_ok=True)
 
 
 

@@ -4,13 +4,12 @@
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
 from della.config import (TASK_NAMES, ConfigError, check_claims, check_paths, load_workflow_config,  # noqa: E402
                           resolve_run, runs_of, validate_config)
+from della.config import run_config as config_run_config  # noqa: E402
 from della.config import run_spec as config_run_spec, train_spec as config_train_spec  # noqa: E402
 from della.paths import resolve_path  # noqa: E402
 
@@ -33,18 +32,6 @@ config.update(_loaded)
 R = config["results_dir"]
 
 
-def write_effective_config():
-    """results_dir/config.effective.yaml: the config this invocation runs with (rewritten only when
-    it changes)."""
-    path = Path(R) / "config.effective.yaml"
-    text = ("# The effective config of the last snakemake invocation (files + --config overrides).\n"
-            + yaml.safe_dump(dict(config), sort_keys=False))
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-write_effective_config()
 TASKS = config["tasks"]
 SEEDS = config["seeds"]
 
@@ -55,6 +42,7 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+from della.data.readers import task_files  # noqa: E402
 from della.provenance import code_hash, data_checksums, run_code_hash  # noqa: E402
 from della.models.registry import get_model_class  # noqa: E402
 
@@ -81,12 +69,15 @@ def run_spec(recipe):
 
 
 def task_data_files(task):
-    """sha256 of each upstream file of ``task`` under data_root (none for the synthetic demo): a
-    changed data file reruns prepare_data and everything after it."""
+    """sha256 of each upstream file the reader of ``task`` reads under data_root (none for the
+    synthetic demo): a changed data file reruns prepare_data and everything after it; another file
+    in the folder (a README, an editor's swap file) reruns nothing. The digests are cached by size
+    and mtime in Snakemake's own folder, not under results_dir: parsing the Snakefile (a dry run, a
+    report, a refused invocation) writes nothing there."""
     if config["data_root"] is None:
         return {}
-    return data_checksums(resolve_path(config["data_root"], REPO), task,
-                          cache_path=Path(R) / "data" / ".checksum-cache.json")
+    root = resolve_path(config["data_root"], REPO)
+    return data_checksums(root, task_files(task, root), cache_path=Path(".snakemake") / "della-checksum-cache.json")
 
 
 RUN_DIR = R + "/runs/{task}/{recipe}/seed{seed}"

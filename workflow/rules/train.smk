@@ -1,8 +1,10 @@
 # One training job per task x recipe x seed. CUDA is used when the machine has it; a run with
 # `train.devices: N` trains on N GPUs (DDP) and asks for gpu=N. `--resources gpu=N` (or the slurm
-# profile) limits how many run at once. The job then evaluates the model it trained, in the same
-# process, into train_job_evaluation/ (stamped); the evaluate rule copies that unless its settings or
-# code changed since (workflow/scripts/evaluate.py).
+# profile) limits how many run at once. Its outputs are the training artefacts only: Snakemake
+# deletes the outputs of a failed or killed job, so nothing after training may be one of them
+# (della/run_folder.py). The job then evaluates the model it trained, in the same process, into
+# train_job_evaluation/ (stamped, not an output); the evaluate rule copies that unless its settings
+# or code changed since (workflow/scripts/evaluate.py).
 
 
 rule train:
@@ -16,13 +18,9 @@ rule train:
         model=RUN_DIR + "/model.pt",
         log_csv=RUN_DIR + "/train_log.csv",
         timing=RUN_DIR + "/train_timing.json",
-        eval_metrics=RUN_DIR + "/train_job_evaluation/metrics.json",
-        eval_samples=RUN_DIR + "/train_job_evaluation/samples.jsonl",
-        eval_per_sentence=RUN_DIR + "/train_job_evaluation/per_sentence.csv.gz",
-        eval_timing=RUN_DIR + "/train_job_evaluation/eval_timing.json",
-        eval_stamp=RUN_DIR + "/train_job_evaluation/stamp.json",
     params:
-        # training settings only: an `evaluate:` change reruns the evaluate rule, not this one
+        # training settings only: an `evaluate:` change reruns the evaluate rule, not this one, and
+        # train.checkpoint_every (when state is saved) reruns nothing (della/config.py train_spec)
         run=lambda wc: train_spec(wc.recipe),
         # the evaluation code is left out for the same reason; the stamp records its hash
         code=lambda wc: run_code("workflow/scripts/train.py", wc.recipe, stop=["della/evaluation/evaluate.py"]),

@@ -1,24 +1,32 @@
 """Snakemake script: train one run (task x recipe x seed), then evaluate it in the same process.
 
-The evaluation goes to ``train_job_evaluation/`` with a stamp of what it was computed from; the
-evaluate rule copies it when nothing changed since (workflow/scripts/evaluate.py). One process per
-run instead of two saves the ~5 s of torch + transformers imports of a second one (issue 9).
+The job's outputs are the training artefacts only (model.pt, train_log.csv, train_timing.json),
+written before anything else; nothing after them can cost the training (della/run_folder.py): the
+checkpoint of the last step stays until the evaluate job, so a rerun of this job after a kill
+resumes there without an optimiser step. The evaluation goes to ``train_job_evaluation/`` (not a
+Snakemake output) with a stamp of what it was computed from; the evaluate rule copies it when
+nothing changed since (workflow/scripts/evaluate.py). An error in it is logged and left to the
+evaluate job, which evaluates anew and reports it. One process per run instead of two saves the
+~5 s of torch + transformers imports of a second one (issue 9).
 """
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 REPO = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
 sys.path.insert(0, str(REPO))
 
-from della.config import run_spec, with_resolved_pretrained  # noqa: E402
+from della.config import job_settings, run_spec, with_resolved_pretrained  # noqa: E402
 from della.data.readers import read_jsonl  # noqa: E402
 from della.data.tokenizer import TextTokenizer  # noqa: E402
 from della.evaluation.evaluate import evaluate_saved_run  # noqa: E402
 from della.models.registry import get_model_class  # noqa: E402
 from della.provenance import evaluation_stamp, run_code_hash  # noqa: E402
+from della.run_folder import (begin_train_job_evaluation, discard_train_job_evaluation,  # noqa: E402
+                              finish_train_job_evaluation, read_stamp, train_job_evaluation_dir)
 from della.training.loop import train_run  # noqa: E402
 from della.training.objectives import ObjectiveConfig  # noqa: E402
 
@@ -28,16 +36,18 @@ print(f"[timing] imports_cpu_s={time.process_time():.3f}")
 inp, out, wc = snakemake.input, snakemake.output, snakemake.wildcards  # noqa: F821
 run = snakemake.params.run  # noqa: F821
 print(json.dumps(run, indent=2))
+run_dir = Path(out.model).parent
 tokenizer = TextTokenizer.load(run.get("tokenizer") or inp.tokenizer)  # the recipe's own first
 train_run(
     model_name=run["model"],
     model_kwargs=with_resolved_pretrained(run["model_kwargs"], REPO),
     objective=ObjectiveConfig.from_dict(run["objective"]),
-    train_cfg=run["train"],
+    # checkpoint_every is not a param (it does not shape the result: della/config.py train_spec)
+    train_cfg={**run["train"], **job_settings(snakemake.config, wc.recipe)},  # noqa: F821
     tokenizer=tokenizer,
     train_examples=read_jsonl(inp.train),
     valid_examples=read_jsonl(inp.valid),
-    out_dir=Path(out.model).parent,
+    out_dir=run_dir,
     seed=int(wc.seed),
     threads=snakemake.threads,  # noqa: F821
     code_version=snakemake.params.code,  # noqa: F821 (part of the checkpoint's fingerprint)
@@ -48,11 +58,23 @@ print(f"[timing] train_cpu_s={time.process_time():.3f}")
 # rule's params: an `evaluate:` change must not retrain (the evaluate rule sees it).
 eval_run = run_spec(snakemake.config, wc.recipe)  # noqa: F821
 eval_code = run_code_hash(REPO, "workflow/scripts/evaluate.py", get_model_class(run["model"]))
-evaluate_saved_run(model_path=out.model, test_path=inp.test, info_path=inp.info, tokenizer=tokenizer,
-                   task=wc.task, recipe=wc.recipe, run=eval_run, seed=int(wc.seed), threads=snakemake.threads,  # noqa: F821
-                   metrics_path=out.eval_metrics, samples_path=out.eval_samples, timing_path=out.eval_timing,
-                   per_sentence_path=out.eval_per_sentence)
-stamp = evaluation_stamp(eval_run, eval_code, model=out.model, test=inp.test, info=inp.info,
-                         tokenizer=inp.tokenizer)
-Path(out.eval_stamp).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+stamp = evaluation_stamp(eval_run, eval_code, model=out.model, test=inp.test, info=inp.info, tokenizer=inp.tokenizer)
+folder = train_job_evaluation_dir(run_dir)
+if read_stamp(folder) == stamp:  # a rerun after a kill at the very end of this job
+    print(f"{folder} already holds the evaluation of this model, settings and code: not evaluated again")
+else:
+    begin_train_job_evaluation(folder)
+    try:
+        evaluate_saved_run(model_path=out.model, test_path=inp.test, info_path=inp.info, tokenizer=tokenizer,
+                           task=wc.task, recipe=wc.recipe, run=eval_run, seed=int(wc.seed),
+                           threads=snakemake.threads, root=REPO,  # noqa: F821
+                           metrics_path=folder / "metrics.json", samples_path=folder / "samples.jsonl",
+                           timing_path=folder / "eval_timing.json", per_sentence_path=folder / "per_sentence.csv.gz")
+    except Exception as err:  # noqa: BLE001 - never let the evaluation fail the training job
+        traceback.print_exc()
+        discard_train_job_evaluation(folder)
+        print(f"evaluation in the train job failed ({type(err).__name__}: {err}); the trained model is kept "
+              f"({out.model}, {out.log_csv}) and the evaluate job evaluates it again (its log will show the error)")
+    else:
+        finish_train_job_evaluation(folder, stamp)
 print(f"[timing] cpu_s={time.process_time():.3f}")  # the whole job, in this process
