@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from della.evaluation.bootstrap import active_units_of, bootstrap_effect, corpus_bleu_of, interval, mean_of
+from della.evaluation.bootstrap import active_units_of, bootstrap_effect, corpus_bleu_of, mean_of
 from della.reporting.claims import (ClaimsError, check_claims, claims_markdown, decide_claims, load_claims,
                                     merge_tables, verdict)
 

@@ -13,8 +13,6 @@ from della.data.readers import TASKS, prepare_task, read_jsonl
 from della.data.tokenizer import TextTokenizer
 from della.evaluation.evaluate import evaluate_run
 from della.evaluation.probes import factor_information
-from della.models.backbone import build_model_config
-from della.models.registry import build_model
 from della.training.checkpoints import initial_model, load_trained
 from della.training.loop import train_run
 from della.training.objectives import ObjectiveConfig
