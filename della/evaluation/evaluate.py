@@ -21,6 +21,7 @@ from della.evaluation import text_metrics as text_metrics_module
 from della.evaluation.decoding import generate
 from della.evaluation.latent import evaluate_language_model, evaluate_latent_model
 from della.io import write_json
+from della.progress import DONE, INFO, format_duration, say, track
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -166,6 +167,7 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     sources: list[str] = []
     targets: list[str] = []
     gen_bs = cfg["batch_size"]
+    bar = track(f"evaluate sampling ({dec['strategy']})", n, "samples", enabled=progress)
     for start in range(0, n, gen_bs):
         count = min(gen_bs, n - start)
         if task_spec.conditional:
@@ -184,6 +186,8 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
                        top_k=dec["top_k"], top_p=dec["top_p"], temperature=dec["temperature"],
                        max_new_tokens=dec["max_new_tokens"], eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
         outputs += [tokenizer.decode(x) for x in ids]
+        bar.update(len(ids))
+    bar.close()
     samples_path = Path(samples_path)
     tmp = samples_path.with_name(samples_path.name + ".tmp")
     with tmp.open("w") as f:
@@ -216,6 +220,11 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     return result
 
 
+def _effective_batch(train_cfg: dict) -> int:
+    return (int(train_cfg.get("batch_size", 1)) * int(train_cfg.get("grad_accum", 1))
+            * int(train_cfg.get("devices", 1)))
+
+
 def save_metrics(path: Path, result: dict) -> None:
     write_json(path, result)
 
@@ -239,6 +248,13 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
     start = time.perf_counter()
     model, state = load_trained(Path(model_path))
     info = json.loads(Path(info_path).read_text())
+    settings = _eval_settings(run["evaluate"])
+    budget = {"max_sentences": settings["max_sentences"], "n_samples": settings["n_samples"],
+              **({"iw_samples": settings["iw_samples"]} if model.has_latent else {})}
+    if progress:
+        say(INFO, "evaluate: " + ", ".join([f"{settings['max_sentences']} test sentences"]
+                                           + ([f"IW K = {settings['iw_samples']}"] if model.has_latent else [])
+                                           + [f"{settings['n_samples']} samples ({settings['decoding']['strategy']})"]))
     result = evaluate_run(model=model, tokenizer=tokenizer, test_examples=read_jsonl(test_path),
                           task_spec=TASKS[task], eval_cfg=run["evaluate"], train_cfg={**TRAIN_DEFAULTS, **run["train"]},
                           seed=seed, samples_path=Path(samples_path), progress=progress)
@@ -247,6 +263,9 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
                   synthetic=info.get("source") == "synthetic",
                   # the run's budget: the same for every model of a task (train.steps)
                   train_steps=state.get("steps"), train_tokens=state.get("tokens"),
+                  # sentences per optimiser step (batch x accumulation x processes): the budget line under tables
+                  train_batch_size=_effective_batch(state.get("train") or run["train"]),
+                  eval_budget=budget, data_kind=info.get("data_kind"),
                   # the checkpoint evaluated: the best on validation (della/training/loop.py Validator), if any
                   selected_checkpoint=state.get("selected"))
     # timing varies between identical runs: it goes to eval_timing.json, so that metrics.json is byte-identical
@@ -254,4 +273,6 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
               "latent_eval_seconds": {k: round(v, 3) for k, v in result.pop("seconds", {}).items()}}
     save_metrics(Path(metrics_path), result)
     write_json(Path(timing_path), timing)
+    if progress:
+        say(DONE, f"evaluated in {format_duration(timing['seconds'])}")
     return result
