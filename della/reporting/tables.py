@@ -1,23 +1,24 @@
-"""Comparison tables laid out like the paper's, with the paper's numbers beside ours.
+"""The project's result tables: every run, every figure under a label that names its convention.
 
-* ``unconditional.{csv,md}`` — paper tables 1 and 8 (Yelp, Yahoo, PTB, SNLI): PPL, -ELBO, KL, MI,
-  AU, BLEU, Self-BLEU, Dist, JS (MAUVE when its local model was configured; no CND column: its
-  definition could not be established, CONVENTIONS.md).
-* ``conditional.{csv,md}`` — paper tables 2 and 9 (CNN/DM, WritingPrompts, Quora): BLEU, ROUGE-1/2/L,
-  (BERTScore), Self-BLEU, Dist, JS, KL, AU.
+* ``unconditional.{md,html,csv}`` — Yelp, Yahoo, PTB, SNLI: a likelihood-and-latent table (PPL,
+  -ELBO and KL in both layer conventions, MI, AU at both δ, the factor probe) and a generation table
+  (BLEU, Self-BLEU, Dist-2, JS, MAUVE).
+* ``conditional.{md,html,csv}`` — CNN/DM, WritingPrompts, Quora: generation (BLEU, ROUGE, BERTScore,
+  Self-BLEU, Dist-2, JS) and latent space (KL, AU).
+
+Column labels come from ``della/reporting/conventions.py`` (``PPL (layer mean)``, ``KL (layer sum)``,
+``MI (sampled)``, ``AU (δ=0.2, …)``...), defined in the legend under each table. The paper's numbers
+are not here: the paper tables (``della/reporting/paper_tables.py``) put them beside ours where a cell
+can be compared. Every row names its task with its data marks (``task_label``: ``ptb [synthetic]``,
+``yelp [stand-in data set]``, ``cnndm [SYNTHETIC stand-in]``, ``[capped]``...), and under each table
+the run's budget (steps, batch, model size, seeds; the evaluation's sentences, IW samples and samples)
+and the data notes.
 
 The CSV holds every scalar of every run's metrics.json over the seeds of the run as ``<key>_mean``
-and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``, and a
-``paper_<column>`` beside each column the paper reports; the Markdown shows ``mean ± std (paper)``.
-On synthetic twins a reference row ``H(factors)`` gives the entropy of the generating factors in
-its KL column (``info.json``): the (joint, layer-sum) KL of a model whose z encodes exactly the factors.
-Conventions (stated again in the Markdown): every cell beside a paper number is computed the paper's way
-(CONVENTIONS.md): PPL as the official calc_iwnll (latent terms averaged over layers, per word + <s> + </s>);
--ELBO and KL in nats per sentence, layer means; AU at delta 0.2 with the lower layers sampled, mean over
-layers of the per-layer count; BLEU / Self-BLEU / Dist x100, Dist = Li et al.'s distinct-2 over tokens;
-JS = mean max unigram Jaccard. The principled figures (ppl, neg_elbo, kl: layer sums, scored tokens) are in
-the CSV and in the paper tables' * columns. Our ``lm`` rows are compared with the paper's GPT-2 rows, ``bart``
-with its BART rows (CNN/DM, Quora).
+and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``; the Markdown
+shows ``mean ± std``. On synthetic twins a reference row ``H(factors)`` gives the entropy of the
+generating factors (``info.json``) in the **KL (layer sum)** column: the joint KL of a z that encodes
+exactly the factors.
 """
 from __future__ import annotations
 
@@ -27,39 +28,22 @@ from pathlib import Path
 import pandas as pd
 
 from della.io import atomic_write_text
+from della.reporting import conventions
+from della.reporting.html import Document, Section, write_document
 
 UNCONDITIONAL_TASKS = ["yelp", "yahoo", "ptb", "snli"]
 CONDITIONAL_TASKS = ["cnndm", "wp", "quora"]
 
-# table column -> (our metrics.json key, the paper CSV's metric name)
-UNCONDITIONAL_COLUMNS = {
-    "PPL": ("ppl_paper", "ppl"),
-    "-ELBO": ("neg_elbo_paper", "neg_elbo"),
-    "KL": ("kl_paper", "kl"),
-    "MI": ("mi", "mi"),
-    "AU": ("au_paper@0.2", "au"),
-    "Probe": ("probe_accuracy", "probe_accuracy"),  # synthetic twins only: mean factor-probe accuracy
-    "BLEU": ("bleu", "bleu"),
-    "MAUVE": ("mauve", "mauve"),
-    "SB": ("self_bleu", "self_bleu"),
-    "Dist": ("dist_tok_2", "dist"),
-    "JS": ("js_max_1", "js"),
-}
-CONDITIONAL_COLUMNS = {
-    "BLEU": ("bleu", "bleu"),  # sacrebleu corpus BLEU for conditional tasks
-    "R-1": ("rouge1", "rouge1"),
-    "R-2": ("rouge2", "rouge2"),
-    "R-L": ("rougeL", "rougeL"),
-    "BERTScore": ("bertscore_f1", "bertscore"),
-    "SB": ("self_bleu", "self_bleu"),
-    "Dist": ("dist_tok_2", "dist"),
-    "JS": ("js_max_1", "js"),
-    "KL": ("kl_paper", "kl"),
-    "AU": ("au_paper@0.2", "au"),
-}
-# our recipe name -> the paper's model names to look up, first match wins
-PAPER_ALIASES = {"lm": ["gpt2"]}
-
+# (heading, metrics.json keys) of each table; a column nobody has is left out
+UNCONDITIONAL_SECTIONS = [
+    ("Likelihood and latent space", ["ppl_paper", "ppl", "neg_elbo_paper", "neg_elbo", "kl_paper", "kl",
+                                     "mi_sampled", "au_paper@0.01", "au_paper@0.2", "probe_accuracy"]),
+    ("Generation", ["bleu", "self_bleu", "dist_tok_2", "js_max_1", "mauve"]),
+]
+CONDITIONAL_SECTIONS = [
+    ("Generation", ["bleu", "rouge1", "rouge2", "rougeL", "bertscore_f1", "self_bleu", "dist_tok_2", "js_max_1"]),
+    ("Latent space", ["kl_paper", "kl", "mi_sampled", "au_paper@0.2"]),
+]
 
 KEYS = ("task", "recipe", "model", "seed", "synthetic")
 REFERENCE_RECIPE = "H(factors)"
@@ -77,7 +61,8 @@ def _scalars(metrics: dict) -> dict:
 
 
 def load_seed_runs(metric_files) -> pd.DataFrame:
-    """One row per metrics.json (task, recipe, model, seed, synthetic and every scalar)."""
+    """One row per metrics.json (task, recipe, model, seed, synthetic and every scalar), in the order
+    of the files (the workflow passes them in the config's order of tasks and recipes)."""
     rows = []
     for path in metric_files:
         m = json.loads(Path(path).read_text())
@@ -116,34 +101,48 @@ def load_infos(info_files) -> dict[str, dict]:
 
 
 def reference_rows(infos: dict[str, dict]) -> pd.DataFrame:
-    """``H(factors)`` rows from the twins' info.json (``factor_entropy_nats``); none for real data."""
+    """``H(factors)`` rows from the twins' info.json (``factor_entropy_nats``); none for real data.
+    The entropy goes in the KL (layer sum) column only: it is the joint KL of a z that encodes the
+    factors, not a per-layer mean."""
     rows = []
     for task, info in infos.items():
         if info.get("factor_entropy_nats") is not None:
-            rows.append({"task": task, "recipe": REFERENCE_RECIPE,
-                         "model": "reference", "kl_mean": float(info["factor_entropy_nats"]),
-                         # the KL column shows kl_paper; H is the joint (layer-sum) KL of a z that encodes the factors
-                         "kl_paper_mean": float(info["factor_entropy_nats"]), "n_seeds": 0,
-                         "synthetic": True})
+            rows.append({"task": task, "recipe": REFERENCE_RECIPE, "model": "reference",
+                         "kl_mean": float(info["factor_entropy_nats"]), "n_seeds": 0, "synthetic": True})
     return pd.DataFrame(rows)
 
 
+# data_kind (della/data/readers.py) -> the mark of every row of the task
+KIND_MARKS = {"synthetic twin": "synthetic", "synthetic stand-in": "SYNTHETIC stand-in",
+              "stand-in data set": "stand-in data set"}
+
+
 def task_marks(info: dict | None) -> list[str]:
-    """What the task's data was (issue 12): synthetic twin, a stand-in data set, capped splits,
-    splits made by the project; from ``prepare_task``'s info.json."""
+    """What the task's data was: the synthetic twin, a synthetic stand-in for a missing task, a stand-in
+    data set (yelp, wp), capped splits, splits made by the project; from ``prepare_task``'s info.json."""
     if not info:
         return []
     marks = []
     notes = " ".join(info.get("notes") or []).lower()
-    if info.get("source") == "synthetic":
-        marks.append("synthetic")
-    if "stand-in" in notes:
-        marks.append("stand-in")
+    kind = info.get("data_kind")
+    if kind in KIND_MARKS:
+        marks.append(KIND_MARKS[kind])
+    elif kind is None:  # info.json written before data_kind
+        if info.get("source") == "synthetic":
+            marks.append("synthetic")
+        if "stand-in" in notes:
+            marks.append("stand-in")
     if capped_splits(info):
         marks.append("capped")
     if "hash split" in notes or "derived" in notes or "held out" in notes:
         marks.append("split by project")
     return marks
+
+
+def task_label(task: str, info: dict | None) -> str:
+    """The task as every table row shows it: ``ptb``, ``ptb [synthetic]``, ``cnndm [SYNTHETIC stand-in]``..."""
+    marks = task_marks(info)
+    return f"{task} [{', '.join(marks)}]" if marks else task
 
 
 def capped_splits(info: dict) -> dict[str, str]:
@@ -179,39 +178,97 @@ def format_cell(row, key: str) -> str:
     return f"{mean:.2f}" if std is None or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-def paper_value(paper: pd.DataFrame, task: str, recipe: str, metric: str):
-    for name in PAPER_ALIASES.get(recipe, [recipe]):
-        hit = paper[(paper.task == task) & (paper.model == name) & (paper.metric == metric)]
-        if len(hit):
-            return float(hit.value.iloc[0])
-    return None
+# --------------------------------------------------------------------------- budget
 
 
-def _fmt(x) -> str:
-    if x is None or (isinstance(x, float) and pd.isna(x)):
-        return "–"
-    return f"{x:.2f}"
+def _run_budget(metrics: dict) -> tuple:
+    config = metrics.get("model_config") or {}
+    size = (f"pretrained {config['pretrained']}" if config.get("pretrained")
+            else f"{config.get('n_layer', '?')}×{config.get('n_embd', '?')} from scratch")
+    evaluation = metrics.get("eval_budget") or {}
+    return (metrics.get("train_steps"), metrics.get("train_batch_size"), size,
+            evaluation.get("max_sentences", metrics.get("eval_subset_count")), metrics.get("n_scored"),
+            evaluation.get("n_samples", metrics.get("n_generated")))
 
 
-def build_table(runs: pd.DataFrame, paper: pd.DataFrame, tasks, columns) -> tuple[pd.DataFrame, str]:
+def budget_lines(metric_files) -> list[str]:
+    """One line per distinct budget of the runs in a table: optimiser steps × sentences per step,
+    model size, seeds; evaluated sentences, IW samples (latent models), generated samples (from
+    metrics.json)."""
+    by_budget: dict[tuple, dict] = {}
+    for path in metric_files:
+        m = json.loads(Path(path).read_text())
+        entry = by_budget.setdefault(_run_budget(m), {"recipes": [], "seeds": set(), "iw": set()})
+        if m["recipe"] not in entry["recipes"]:
+            entry["recipes"].append(m["recipe"])
+        entry["seeds"].add(m["seed"])
+        iw = (m.get("eval_budget") or {}).get("iw_samples", m.get("iw_samples"))
+        if iw:
+            entry["iw"].add(iw)
+    lines = []
+    for (steps, batch, size, sentences, scored, samples), entry in by_budget.items():
+        seeds = sorted(entry["seeds"])
+        train = f"{steps} optimiser steps" + (f" × {batch} sentences" if batch else "")
+        seen = f" ({steps * batch:,} sentences seen)" if steps and batch else ""
+        iw = ", ".join(map(str, sorted(entry["iw"])))
+        evaluation = (f"{scored if scored is not None else sentences} test sentences scored"
+                      + (f", IW K = {iw} (latent models)" if iw else "")
+                      + (f", {samples} samples generated" if samples else ""))
+        who = "" if len(by_budget) == 1 else f" [{', '.join(entry['recipes'])}]"
+        seed_text = (f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"
+                     + ("" if len(seeds) > 1 else ": no ± (a spread needs two seeds or more)"))
+        lines.append(f"Budget{who}: {train}{seen}, {size}, {seed_text}; evaluation: {evaluation}.")
+    return lines
+
+
+# --------------------------------------------------------------------------- the tables
+
+
+def _section(runs: pd.DataFrame, infos: dict, heading: str, keys: list[str], conditional: bool) -> Section | None:
+    keys = [k for k in keys if f"{k}_mean" in runs.columns and runs[f"{k}_mean"].notna().any()]
+    if not keys:
+        return None
+    rows = []
+    for _, row in runs.iterrows():
+        rows.append({"Task": task_label(row.task, infos.get(row.task)), "Recipe": row.recipe,
+                     **{conventions.text(k, conditional): format_cell(row, k) for k in keys}})
+    return Section(heading, pd.DataFrame(rows))
+
+
+def build_table(runs: pd.DataFrame, infos: dict, tasks, sections, conditional: bool, metric_files) -> tuple:
+    """The runs of ``tasks`` (reference rows first within a task) as a ``Document`` and the CSV frame."""
     sub = runs[runs.task.isin(tasks)].copy()
-    sub["task"] = pd.Categorical(sub.task, categories=tasks, ordered=True)
-    sub = sub.sort_values(["task", "recipe"], kind="stable")
-    for col, (_, paper_metric) in columns.items():
-        sub[f"paper_{paper_metric}"] = [paper_value(paper, t, r, paper_metric) for t, r in zip(sub.task, sub.recipe)]
-    shown = [c for c, (key, pm) in columns.items()
-             if f"{key}_mean" in sub.columns or sub[f"paper_{pm}"].notna().any()]
-    lines = ["| task | model | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
-    for _, row in sub.iterrows():
-        cells = []
-        for col in shown:
-            key, pm = columns[col]
-            cells.append(f"{format_cell(row, key)} ({_fmt(row[f'paper_{pm}'])})")
-        lines.append(f"| {row.task} | {row.recipe} | " + " | ".join(cells) + " |")
-    return sub, "\n".join(lines)
+    sub["_task"] = pd.Categorical(sub.task, categories=tasks, ordered=True)
+    sub["_ref"] = sub.recipe != REFERENCE_RECIPE
+    sub = sub.sort_values(["_task", "_ref"], kind="stable").drop(columns=["_task", "_ref"])
+    kind = "Conditional" if conditional else "Unconditional"
+    marks = {m for t in dict.fromkeys(sub.task) for m in task_marks(infos.get(t))}
+    title = f"{kind} tasks" + (" — SYNTHETIC data (offline twins of the tasks)" if "synthetic" in marks else "")
+    doc = Document(title)
+    if not len(sub):
+        doc.paragraphs.append("_no runs of this kind in the config_")
+        return doc, sub
+    doc.paragraphs.append("Cells: mean ± sample std over seeds. Labels name their convention (legend below; "
+                          "CONVENTIONS.md). The paper's numbers are beside ours in tables/paper/, where comparable.")
+    shown_keys = []
+    for heading, keys in sections:
+        section = _section(sub, infos, heading, keys, conditional)
+        if section is not None:
+            doc.sections.append(section)
+            shown_keys += [k for k in keys if conventions.text(k, conditional) in section.frame.columns]
+    files = [f for f in metric_files if json.loads(Path(f).read_text())["task"] in set(sub.task)]
+    doc.notes += budget_lines(files)
+    doc.notes += conventions.legend(shown_keys, conditional)
+    if (sub.recipe == REFERENCE_RECIPE).any():
+        doc.notes.append(f"{REFERENCE_RECIPE}: the entropy of the twin's generating factors (info.json), in the KL "
+                         "(layer sum) column: the joint KL of a z that encodes exactly the factors.")
+    doc.notes += [line for task in tasks if task in set(sub.task) and (line := data_note(task, infos.get(task)))]
+    sub.insert(1, "task_marks", [", ".join(task_marks(infos.get(t))) for t in sub.task])
+    return doc, sub
 
 
-def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
+def write_tables(metric_files, out_dir, info_files=()) -> list[Path]:
+    """``unconditional`` and ``conditional`` tables (.md, .html, .csv) under ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(metric_files)
@@ -219,19 +276,12 @@ def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
     references = reference_rows(infos)
     if len(references):  # only for tasks that have runs
         runs = pd.concat([runs, references[references.task.isin(runs.task)]], ignore_index=True)
-    paper = pd.read_csv(paper_csv)
-    for kind, tasks, columns in (("unconditional", UNCONDITIONAL_TASKS, UNCONDITIONAL_COLUMNS),
-                                 ("conditional", CONDITIONAL_TASKS, CONDITIONAL_COLUMNS)):
-        table, md = build_table(runs, paper, tasks, columns)
-        synthetic = bool(table.synthetic.any())
-        title = f"# {kind.capitalize()} tasks" + (
-            " — SYNTHETIC demo data (offline twins of the tasks; not comparable with the paper's numbers)"
-            if synthetic else "")
-        note = ("Cells: ours as mean ± std over seeds (paper). " + __doc__.split("Conventions (stated again in the Markdown): ")[1]
-                .split('"""')[0].strip().replace("\n", " "))
-        body = md if len(table) else "_no runs of this kind in the config_"
-        # which data each task was: a stand-in data set, a split that stood in for a missing one, caps
-        data = [line for task in tasks if task in set(table.task) and (line := data_note(task, infos.get(task)))]
-        data_md = ("\n\nData:\n\n" + "\n".join(f"- {line}" for line in data)) if data else ""
-        atomic_write_text(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}{data_md}\n")
-        atomic_write_text(out_dir / f"{kind}.csv", table.to_csv(index=False))
+    written = []
+    for kind, tasks, sections, conditional in (
+            ("unconditional", UNCONDITIONAL_TASKS, UNCONDITIONAL_SECTIONS, False),
+            ("conditional", CONDITIONAL_TASKS, CONDITIONAL_SECTIONS, True)):
+        doc, frame = build_table(runs, infos, tasks, sections, conditional, metric_files)
+        written += write_document(doc, out_dir / kind)
+        atomic_write_text(out_dir / f"{kind}.csv", frame.to_csv(index=False))
+        written.append(out_dir / f"{kind}.csv")
+    return written
