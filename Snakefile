@@ -14,6 +14,7 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/paper_tables.smk"
+include: "workflow/rules/report.smk"  # last: the summary includes the sections other rule files register
 
 
 rule all:
@@ -22,3 +23,5 @@ rule all:
         TABLES,
         PLOTS,
         PAPER_TABLES,
+        SUMMARY,
+        REPORT_PAGES,

@@ -69,7 +69,7 @@ def is_inspecting(argv=None) -> bool:
 # --------------------------------------------------------------------------- start-up summary
 
 
-def _shown(path) -> str:
+def shown_path(path) -> str:
     """A path relative to the working directory when it is inside it."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
@@ -85,7 +85,7 @@ def _steps(section: dict) -> str:
 
 def startup_summary(config: dict, config_files, overrides: list[str], runs, locations, data_root_shown) -> list[str]:
     """The lines printed before any job: config, runs, budgets, and the data of every task."""
-    files = ", ".join(_shown(f) for f in config_files) or "config/config.yaml"
+    files = ", ".join(shown_path(f) for f in config_files) or "config/config.yaml"
     lines = [f"DELLA-Bench · config {files}"
              + (f" + --config {' '.join(overrides)}" if overrides else "")
              + f" · results in {config['results_dir']}/"]
@@ -114,6 +114,10 @@ def startup_summary(config: dict, config_files, overrides: list[str], runs, loca
         else:
             text = loc.describe(data_root_shown)
         lines.append(f"    {loc.task:<{width}}  {text}")
+    from della.models.registry import broken_modules
+
+    for why in broken_modules():  # one broken file stops only the runs of the models it defines
+        lines.append(f"  ! not imported, its models are unavailable: {why}")
     progress = config.get("progress_seconds", 30)
     lines.append(f"  progress: one line when a run starts and ends, and every {progress:g} s while a job trains or "
                  f"evaluates; each job's full output in {config['results_dir']}/logs/")
@@ -277,7 +281,7 @@ def written_outputs(results_dir, tasks) -> list[str]:
 
 
 def report_command(config_files) -> str:
-    extra = "".join(f" --configfile {_shown(f)}" for f in config_files)
+    extra = "".join(f" --configfile {shown_path(f)}" for f in config_files)
     return f"snakemake --report report.html{extra}"
 
 

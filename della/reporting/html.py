@@ -31,6 +31,7 @@ class Document:
     paragraphs: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # bullet points under the tables
+    appendix: list[str] = field(default_factory=list)  # Markdown of other rules, verbatim (HTML: as text)
 
 
 def _cells(section: Section, fmt) -> pd.DataFrame:
@@ -48,9 +49,10 @@ def to_markdown(doc: Document) -> str:
         if section.heading:
             parts.append(f"## {section.heading}")
         cells = _cells(section, lambda v: f"**{v}**")
-        parts.append(cells.to_markdown(index=False) if len(cells) else "_no rows_")
+        parts.append(cells.to_markdown(index=False, disable_numparse=True) if len(cells) else "_no rows_")
     if doc.notes:
         parts.append("\n".join(f"- {note}" for note in doc.notes))
+    parts += [text.strip() for text in doc.appendix]
     return "\n\n".join(parts) + "\n"
 
 
@@ -78,6 +80,7 @@ def to_html(doc: Document) -> str:
         parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
     if doc.notes:
         parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in doc.notes) + "</ul>")
+    parts += [f"<pre>{esc(text.strip())}</pre>" for text in doc.appendix]
     return "\n".join(parts) + "\n</body></html>\n"
 
 

@@ -14,7 +14,7 @@ from della.config import (TASK_NAMES, ConfigError, check_data, check_paths, load
 from della.config import run_spec as config_run_spec, train_spec as config_train_spec  # noqa: E402
 from della.data.readers import missing_policy  # noqa: E402
 from della.paths import resolve_path  # noqa: E402
-from della.reporting.console import invocation, is_inspecting  # noqa: E402
+from della.reporting.console import invocation, is_inspecting, shown_path  # noqa: E402
 from della.reporting.report import finished_run_config  # noqa: E402
 
 # The command line as Snakemake parsed it: the Snakefile is read before Snakemake tells it the targets
