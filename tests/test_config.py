@@ -104,6 +104,7 @@ def test_missing_paths_are_errors_naming_the_key(tmp_path):
         check_paths(config, REPO)
     assert "'data_root'" in str(err.value) and "'tokenizer.pretrained'" in str(err.value)
     (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")  # a tokenizer folder must hold tokenizer files
     config = smoke()
     config["tokenizer"]["pretrained"] = "tok"  # relative to the project root, not the cwd
     check_paths(config, tmp_path)
