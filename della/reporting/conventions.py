@@ -85,7 +85,6 @@ LABELS: dict[str, Label] = {
                                  "joint (layer-sum) KL of a z that encodes exactly them"),
     "beta": Label("β", None, None, "the KL weight of the training objective"),
     "step": Label("optimiser step", None, None, ""),
-    "self_bleu_axis": Label("Self-BLEU", None, None, "lower = more diverse"),
 }
 CONDITIONAL = {
     "bleu": Label("BLEU", "sacreBLEU vs target", None, "corpus BLEU against the paired target (sacreBLEU)"),

@@ -22,6 +22,9 @@ Several seeds: mean ± sample std. ``†`` a paper number read with low/medium c
 values per column and task in bold. Under each table: the runs' budget, the legend of the labels, the
 data notes.
 
+**CSV.** One row per (task, recipe): ``<key>`` and ``<key>_std`` (our figure, metrics.json key), and for a
+key the paper reports ``<key> (paper)``, ``<key> (paper confidence)`` and ``<key> comparable``.
+
 **Width.** Tables 1, 8 and 2 are two tables each (``a``: likelihood and latent space, ``b``:
 generation; table 2: ``a`` generation, ``b`` latent space), so that no Markdown table is wider than
 twelve columns; the CSV keeps one row per (task, recipe) with every number.
@@ -227,9 +230,9 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
                 if col.paper_metric is not None:
                     value, conf = paper.lookup(table, task, recipe, col.paper_metric)
                     can = comparable(info, col, bool(have and run["pretrained_mean"] >= 1))
-                    rec[f"{col.key}_paper"] = value
-                    rec[f"{col.key}_paper_confidence"] = conf
-                    rec[f"{col.key}_comparable"] = can
+                    rec[f"{col.key} (paper)"] = value
+                    rec[f"{col.key} (paper confidence)"] = conf
+                    rec[f"{col.key} comparable"] = can
                     if value is not None:
                         if not can and ours is None:
                             pass  # nothing of ours to compare
