@@ -172,6 +172,8 @@ def test_snakemake_chatter_is_dropped_and_errors_kept_until_ctrl_c():
     assert not chatter.filter(_record("job block", LogEvent.JOB_INFO))
     assert not chatter.filter(_record("Execute 2 jobs...", LogEvent.JOB_STARTED))
     assert not chatter.filter(_record("Select jobs to execute..."))
+    assert not chatter.filter(_record("3 of 31 steps (10%) done", LogEvent.PROGRESS))
+    assert chatter.filter(_record("Job stats: ...", LogEvent.RUN_INFO))
     assert chatter.filter(_record("Building DAG of jobs..."))
     assert chatter.filter(_record("Nothing to be done (all requested files are present and up to date)."))
     assert chatter.filter(_record("Error in rule train", LogEvent.JOB_ERROR, logging.ERROR))

@@ -77,7 +77,7 @@ def test_a_moved_project_has_nothing_to_do(copy):
 def test_editing_a_baseline_reruns_only_that_model(copy):
     path = copy / "baselines" / "embed.py"
     path.write_text(path.read_text() + "\n# edited\n")
-    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -101,13 +101,13 @@ def test_changing_a_data_file_reruns_the_task(copy):
     path = copy / "tiny-data" / "ptb" / "ptb.test.txt"
     path.write_text(path.read_text() + "a new test sentence\n")
     assert planned_jobs(copy) == {("prepare_data", ""), ("tokenizer", ""), ("train", "lm"), ("train", "embed"),
-                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
 def test_changing_an_evaluate_value_reruns_evaluation_only(copy):
     assert planned_jobs(copy, "--config", "evaluate={iw_samples: 3}") == {
-        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -128,7 +128,7 @@ def test_editing_the_evaluation_code_reruns_evaluation_only(copy):
     path = copy / "della" / "evaluate.py"
     path.write_text(path.read_text() + "\n# edited\n")
     assert planned_jobs(copy) == {("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""),
-                                  ("plots", ""), ("all", "")}
+                                  ("plots_ptb", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -136,7 +136,7 @@ def test_changing_a_train_value_of_one_recipe_reruns_that_recipe(copy):
     config = yaml.safe_load((copy / "config" / "rerun.yaml").read_text())
     config["recipes"]["embed"] = {"model": "embed", "train": {"lr": 0.001}}
     (copy / "config" / "rerun.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("all", "")}
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -155,3 +155,25 @@ def test_report_command_of_the_readme(copy, tmp_path):
     """README: `snakemake --report report.html` with the run's config options."""
     snakemake(copy, "--report", str(tmp_path / "report.html"))
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_a_job_that_runs_again_names_what_changed():
+    """Snakemake's rerun reason names a hash ("Params have changed ... code=3f2a..."); the train job's
+    first line names the changed settings and files (della/provenance.py describe_changes)."""
+    from della.provenance import describe_changes
+
+    old = {"run": {"train": {"lr": 0.001, "steps": 1000}}, "code": {"della/models/della.py": "a", "della/io.py": "b"}}
+    new = {"run": {"train": {"lr": 0.002, "steps": 1000}}, "code": {"della/models/della.py": "c", "della/io.py": "b",
+                                                                    "della/progress.py": "d"}}
+    assert describe_changes(old, new) == ["train.lr 0.001 -> 0.002", "della/models/della.py changed",
+                                          "now imports della/progress.py"]
+    assert describe_changes(new, new) == []
+
+
+@pytest.mark.slow
+def test_the_console_names_the_edited_file(copy):
+    path = copy / "baselines" / "embed.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    out = snakemake(copy, "all")
+    assert "  ptb/embed/seed0  trains again: baselines/embed.py changed" in out
+    assert "ptb/lm/seed0  trains again" not in out

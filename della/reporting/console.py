@@ -5,12 +5,15 @@
 * a **start-up summary** before any job: the config, the runs and their budget, the evaluation
   budget, and what data every task will use (real, a stand-in data set, a synthetic stand-in, or the
   synthetic twin of the offline demo);
-* **Snakemake's own chatter trimmed**: the profile's ``quiet: [progress, host]`` drops "N of M steps"
-  (it counts a one-second table job like a training job) and the host block; ``SnakemakeChatter``, a
-  filter on Snakemake's console handler, drops the eight-line ``localrule`` block of every job (the
-  job prints its own start line) and the scheduler's "Select jobs / Execute N jobs" lines. It reads
-  only the ``event`` of a record (``LogEvent``, the interface of Snakemake's logger plugins) and lets
-  anything else through, errors included;
+* **Snakemake's own chatter trimmed** in a run that trains: the profile's ``quiet: [host]`` drops the
+  host block; ``SnakemakeChatter``, a filter on Snakemake's console handler, drops the eight-line
+  ``localrule`` block of every job (the job prints its own start line), "N of M steps" (it counts a
+  one-second table job like a training job; each run's end line counts runs instead) and the
+  scheduler's "Select jobs / Execute N jobs" lines. It reads only the ``event`` of a record
+  (``LogEvent``, the interface of Snakemake's logger plugins) and lets anything else through, errors
+  and the job-count table included. Snakemake's ``quiet`` presets cannot do this: ``rules`` also hides
+  the errors of failed jobs, ``progress`` the job counts of a dry run. The log under ``.snakemake/log``
+  keeps everything;
 * **Ctrl-C**: ``Interrupt`` records the terminal's SIGINT; the filter then drops the job-error records
   of the jobs Ctrl-C stopped (each job printed one line saying where it stopped) and Snakemake's
   "At least one job did not complete successfully"; at exit one line says what was kept and gives the
@@ -158,8 +161,8 @@ class SnakemakeChatter(logging.Filter):
         from snakemake_interface_logger_plugins.common import LogEvent
 
         event = getattr(record, "event", None)
-        if event in (LogEvent.JOB_INFO, LogEvent.JOB_STARTED):  # a job's block / "Execute N jobs..."
-            return False
+        if event in (LogEvent.JOB_INFO, LogEvent.JOB_STARTED, LogEvent.JOB_FINISHED, LogEvent.PROGRESS):
+            return False  # a job's block, "Execute N jobs...", "Finished jobid: 3", "N of M steps (x%) done"
         if self.interrupt.requested and record.levelno >= logging.ERROR:
             return False  # the stopped jobs said where they stopped; the exit line says how to continue
         if event is None and record.levelno == logging.INFO:
