@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from della.reporting import conventions
 from della.reporting.paper_tables import TABLES, write_paper_table

@@ -35,7 +35,7 @@ def test_readme_and_snakefile_state_the_default_run_as_the_config_makes_it():
 def test_readme_results_block_is_generated_not_edited():
     """The README's results block is written by `python -m della.reporting.readme` from a run's
     summary.md; its stamp is the sha256 of the block, so a hand edit fails here."""
-    from della.reporting.readme import check_block, demote_headings, replace_block
+    from della.reporting.readme import check_block
 
     assert check_block(REPO / "README.md", "results") is None
 

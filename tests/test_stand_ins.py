@@ -53,7 +53,7 @@ def test_data_root_one_level_too_deep_is_refused_naming_the_folder_meant(data_ro
     with pytest.raises(ConfigError) as err:
         check_data(config, REPO)
     message = str(err.value)
-    assert f"has no file of task 'ptb' (looked for ptb/ptb.*.txt)" in message
+    assert "has no file of task 'ptb' (looked for ptb/ptb.*.txt)" in message
     assert f"did you mean data_root: {data_root}? it holds ptb" in message
     assert "--config data='{missing: {ptb: synthetic}}'" in message
 

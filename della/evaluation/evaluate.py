@@ -21,7 +21,7 @@ from della.evaluation import text_metrics as text_metrics_module
 from della.evaluation.decoding import generate
 from della.evaluation.latent import evaluate_language_model, evaluate_latent_model
 from della.io import write_json
-from della.progress import DONE, INFO, format_duration, say, track
+from della.progress import INFO, format_duration, say, track
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -199,6 +199,9 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     tmp.replace(samples_path)
 
     hyp_tokens = [t.split() for t in outputs]
+    n_refs = len(outputs) if task_spec.conditional else len(test_examples)
+    if progress and len(outputs) * n_refs >= 1_000_000:  # BLEU of every sample against every reference
+        say(INFO, f"evaluate text metrics: {len(outputs)} samples against {n_refs} references")
     if task_spec.conditional:
         ref_tokens = [t.split() for t in targets]
         text = text_metrics_module.text_metrics(hyp_tokens, ref_tokens, conditional=True, hyp_strings=outputs,
@@ -251,10 +254,10 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
     settings = _eval_settings(run["evaluate"])
     budget = {"max_sentences": settings["max_sentences"], "n_samples": settings["n_samples"],
               **({"iw_samples": settings["iw_samples"]} if model.has_latent else {})}
-    if progress:
-        say(INFO, "evaluate: " + ", ".join([f"{settings['max_sentences']} test sentences"]
-                                           + ([f"IW K = {settings['iw_samples']}"] if model.has_latent else [])
-                                           + [f"{settings['n_samples']} samples ({settings['decoding']['strategy']})"]))
+    print("evaluate: " + ", ".join([f"{settings['max_sentences']} test sentences"]
+                                   + ([f"IW K = {settings['iw_samples']}"] if model.has_latent else [])
+                                   + [f"{settings['n_samples']} samples ({settings['decoding']['strategy']})"]),
+          flush=True)
     result = evaluate_run(model=model, tokenizer=tokenizer, test_examples=read_jsonl(test_path),
                           task_spec=TASKS[task], eval_cfg=run["evaluate"], train_cfg={**TRAIN_DEFAULTS, **run["train"]},
                           seed=seed, samples_path=Path(samples_path), progress=progress)
@@ -273,6 +276,5 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
               "latent_eval_seconds": {k: round(v, 3) for k, v in result.pop("seconds", {}).items()}}
     save_metrics(Path(metrics_path), result)
     write_json(Path(timing_path), timing)
-    if progress:
-        say(DONE, f"evaluated in {format_duration(timing['seconds'])}")
+    print(f"evaluated in {format_duration(timing['seconds'])}", flush=True)  # the log; the run's end line says it too
     return result

@@ -161,8 +161,9 @@ class SnakemakeChatter(logging.Filter):
         from snakemake_interface_logger_plugins.common import LogEvent
 
         event = getattr(record, "event", None)
-        if event in (LogEvent.JOB_INFO, LogEvent.JOB_STARTED, LogEvent.JOB_FINISHED, LogEvent.PROGRESS):
-            return False  # a job's block, "Execute N jobs...", "Finished jobid: 3", "N of M steps (x%) done"
+        if event in (LogEvent.JOB_INFO, LogEvent.JOB_STARTED, LogEvent.JOB_FINISHED, LogEvent.PROGRESS,
+                     LogEvent.RESOURCES_INFO):
+            return False  # a job's block, "Execute N jobs...", "Finished jobid: 3", "N of M steps", "Provided cores"
         if self.interrupt.requested and record.levelno >= logging.ERROR:
             return False  # the stopped jobs said where they stopped; the exit line says how to continue
         if event is None and record.levelno == logging.INFO:
@@ -273,7 +274,7 @@ def written_outputs(results_dir, tasks) -> list[str]:
     paper = sorted((root / "tables" / "paper").glob("table*.md"))
     if paper:
         lines.append(f"  paper tables: {root / 'tables' / 'paper'}/" + "{"
-                     + ",".join(p.stem for p in paper) + "}.{md,csv,tex}")
+                     + ",".join(p.stem for p in paper) + "}.{md,html,csv,tex}")
     plots = [t for t in tasks if (root / "plots" / t).is_dir()]
     if plots:
         lines.append(f"  plots:        {root / 'plots'}/" + "{" + ",".join(plots) + "}/*.{png,pdf}")

@@ -165,7 +165,7 @@ def data_note(task: str, info: dict | None) -> str | None:
     if not marks:
         return None
     cut = capped_splits(info)
-    capped = ([f"capped (seeded random sample, data.max_examples): "
+    capped = (["capped (seeded random sample, data.max_examples): "
                + ", ".join(f"{split} {kept}" for split, kept in cut.items())] if cut else [])
     return f"{task} [{', '.join(marks)}]: " + "; ".join((info.get("notes") or []) + capped)
 

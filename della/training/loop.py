@@ -42,7 +42,7 @@ from della.io import atomic_torch_save, write_json
 from della.models.backbone import build_model_config
 from della.models.pretrained import format_initialisation, pretrained_configs
 from della.models.registry import build_model
-from della.progress import DONE, START, Interrupted, deferred_interrupts, format_duration, say, track
+from della.progress import START, Interrupted, deferred_interrupts, format_duration, say, track
 from della.training.checkpoints import resume_state, run_fingerprint
 from della.training.distributed import (bf16_supported, check_ranks_agree, process_device, run_processes,
                                         sum_across_processes)
@@ -334,8 +334,8 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                 batch_in_epoch = 0
             save_checkpoint()
     seconds = bar.close()
-    if progress:
-        say(DONE, f"trained {step} steps" + (f" in {format_duration(seconds)}" if seconds >= 1 else ""))
+    if progress:  # the job log only: the run's end line (evaluate job) gives the training time
+        print(f"trained {step} steps in {format_duration(seconds)}", flush=True)
     if world > 1:
         check_ranks_agree(model, device)
 
