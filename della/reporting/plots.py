@@ -161,8 +161,11 @@ def _clip(ax, curves: list[pd.Series], where: str = "") -> None:
     peak_curve = max(curves, key=lambda c: np.nanmax(c.to_numpy()))
     step, value = peak_curve.idxmax(), float(peak_curve.max())
     ax.set_ylim(bottom=min(0.0, float(np.nanmin(values))), top=top)
-    ax.annotate(f"{where}peak {value:.3g} at step {step} ↑", (step, top), xytext=(0, -10), textcoords="offset points",
-                fontsize=6, ha="center", color="dimgrey")
+    first, last = peak_curve.index.min(), peak_curve.index.max()
+    where_x = (step - first) / max(last - first, 1)  # keep the note inside the panel
+    ax.annotate(f"{where}peak {value:.3g} at step {step} ↑", (step, top), xytext=(2 if where_x < 0.3 else -2, -10),
+                textcoords="offset points", fontsize=6, color="dimgrey",
+                ha="left" if where_x < 0.3 else "right" if where_x > 0.7 else "center")
 
 
 def plot_della_layers(logs: list[pd.DataFrame], stem: Path, title: str) -> list[Path]:
@@ -251,9 +254,9 @@ def split_outliers(values: pd.Series, factor: float = 100.0) -> tuple[pd.Series,
     return values[~far], values[far]
 
 
-def _mark_outliers(ax, runs: pd.DataFrame, outliers: pd.Series, x: str, y: str, top: float) -> None:
-    """Outliers drawn at the top edge with their value."""
-    ax.set_ylim(top=top)
+def _mark_outliers(ax, runs: pd.DataFrame, outliers: pd.Series, x: str, y: str, bottom: float, top: float) -> None:
+    """The y range of the other points; outliers annotated at its top edge with their value."""
+    ax.set_ylim(bottom=bottom, top=top)
     for index in outliers.index:
         row = runs.loc[index]
         ax.annotate(f"{row.recipe}: {row[y + '_mean']:.3g} ↑", (row[x + "_mean"], top), xytext=(0, -9),
@@ -296,8 +299,10 @@ def plot_ppl_kl(runs: pd.DataFrame, styles: Styles, stem: Path, title: str,
         ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlim(left=0)  # a KL is never negative
     if len(outliers) and len(kept):
-        _mark_outliers(ax, runs, outliers[outliers.index.isin(latent.index)], "kl", "ppl",
-                       float(kept.max()) * (2.0 if log_y else 1.1))
+        low, high = float(kept.min()), float(kept.max())
+        pad = 0.1 * ((high - low) or high)
+        bottom, top = (low / 1.3, high * 2.0) if log_y else (low - pad, high + 2 * pad)
+        _mark_outliers(ax, runs, outliers[outliers.index.isin(latent.index)], "kl", "ppl", bottom, top)
     ax.set_xlabel(conventions.label("kl").axis)
     ax.set_ylabel(conventions.label("ppl").text + (", log scale" if log_y else ""))
     ax.set_title(title, fontsize=10)

@@ -1,6 +1,7 @@
 """Generated blocks of README.md: ``python -m della.reporting.readme [--results results] [README.md]``
 copies ``results/summary.md`` (written by the ``summary`` rule of a finished run) into the README
-between ``<!-- results:begin sha256=… -->`` and ``<!-- results:end -->``, its headings one level down.
+between ``<!-- results:begin sha256=… -->`` and ``<!-- results:end -->``, its headings two levels down
+(the block sits inside the README's Quickstart section).
 
 The stamp is the sha256 of the block as written: ``tests/test_docs.py`` recomputes it, so a number
 edited by hand in the block (and no longer the run's) fails the tests. ``replace_block`` serves any
@@ -26,13 +27,14 @@ def digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
 
 
-def demote_headings(markdown: str) -> str:
-    """``# x`` -> ``## x`` (outside code fences): the block sits under one of the README's sections."""
+def demote_headings(markdown: str, levels: int = 1) -> str:
+    """``# x`` -> ``## x`` for ``levels=1`` (outside code fences): the block sits under one of the
+    README's sections."""
     out, fenced = [], False
     for line in markdown.splitlines():
         if line.startswith("```"):
             fenced = not fenced
-        out.append("#" + line if line.startswith("#") and not fenced else line)
+        out.append("#" * levels + line if line.startswith("#") and not fenced else line)
     return "\n".join(out) + "\n"
 
 
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
     if not summary.is_file():
         print(f"no {summary}: run `snakemake --cores 2 all` first", file=sys.stderr)
         return 1
-    changed = replace_block(args.readme, "results", demote_headings(summary.read_text(encoding="utf-8")))
+    changed = replace_block(args.readme, "results", demote_headings(summary.read_text(encoding="utf-8"), levels=2))
     print(f"{args.readme}: results block {'updated from' if changed else 'already equal to'} {summary}")
     return 0
 
