@@ -42,6 +42,21 @@ def check_table_labels(paths) -> int:
     return checked
 
 
+def check_heading_labels(path) -> int:
+    """summary.md: each table is one figure (recipes x tasks) named by its heading,
+    ``## <label>[, <unit>] (<kind> tasks)``."""
+    known = conventions.known_texts()
+    checked = 0
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("## "):
+            continue
+        text = re.sub(r" \((un)?conditional tasks\)$", "", line[3:])
+        assert text in known, f"{path}: heading {text!r} is not in della/reporting/conventions.py"
+        assert conventions.names_its_convention(text), f"{path}: heading {text!r} does not name its convention"
+        checked += 1
+    return checked
+
+
 def check_figure_labels(paths) -> int:
     """Every axis label of every figure (PNG text chunk written by della/reporting/plots.py save) starts with a
     registry label and names its convention."""
@@ -107,6 +122,11 @@ def test_every_table_column_and_axis_names_its_convention(tmp_path):
                    tmp_path / "plots" / task, factor_entropy=6.2, conditional=conditional)
     assert check_table_labels(sorted((tmp_path / "tables").rglob("*.md"))) > 60
     assert check_figure_labels(sorted((tmp_path / "plots").rglob("*.png"))) >= 16
+    from della.reporting.summary import write_summary
+
+    write_summary(files, infos, {"results_dir": "results"}, ["config/config.yaml"], tmp_path / "summary.md",
+                  tmp_path / "summary.html")
+    assert check_heading_labels(tmp_path / "summary.md") >= 8
 
 
 def test_the_same_quantity_is_plotted_as_tabulated(tmp_path):

@@ -82,7 +82,7 @@ def test_editing_a_baseline_reruns_only_that_model(copy):
 
 @pytest.mark.slow
 def test_editing_shared_model_code_reruns_its_users(copy):
-    path = copy / "della" / "vae.py"
+    path = copy / "della" / "models" / "vae.py"
     path.write_text(path.read_text() + "\n# edited\n")
     assert {job for job in planned_jobs(copy) if job[0] == "train"} == {("train", "lm"), ("train", "embed")}
 
@@ -125,7 +125,7 @@ def test_an_evaluate_change_evaluates_anew_without_retraining(copy):
 
 @pytest.mark.slow
 def test_editing_the_evaluation_code_reruns_evaluation_only(copy):
-    path = copy / "della" / "evaluate.py"
+    path = copy / "della" / "evaluation" / "evaluate.py"
     path.write_text(path.read_text() + "\n# edited\n")
     assert planned_jobs(copy) == {("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""),
                                   ("plots_ptb", ""), ("summary", ""), ("task_page", ""), ("all", "")}
