@@ -102,7 +102,7 @@ def summary(jobs: pd.DataFrame) -> pd.DataFrame:
                         "import_cpu_s_sum": grouped.import_cpu_s.sum(min_count=1),
                         "train_cpu_s_sum": grouped.train_cpu_s.sum(min_count=1),
                         "eval_cpu_s_sum": grouped.eval_cpu_s.sum(min_count=1)})
-    order = ["prepare_data", "tokenizer", "train", "evaluate", "tables", "paper_table", "plots"]
+    order = ["prepare_data", "tokenizer", "train", "evaluate", "tables", "paper_tables", "plots", "summary", "report"]
     out = out.reindex([r for r in order if r in out.index] + [r for r in out.index if r not in order])
     out.loc["total"] = [out.jobs.sum(), out.wall_s_sum.sum(), jobs.wall_s.mean(), out.cpu_s_sum.sum(),
                         out.import_cpu_s_sum.sum(), out.train_cpu_s_sum.sum(), out.eval_cpu_s_sum.sum()]

@@ -18,10 +18,11 @@ from __future__ import annotations
 import copy
 import difflib
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from della.models.backbone import ModelConfig
 from della.models.options import OptionError, check_options, declared_options
-from della.models.registry import available_models, get_model_class
+from della.models.registry import available_models, broken_modules, get_model_class
 from della.paths import is_hub_name, pretrained_location, resolve_path, shown_path
 from della.training.checkpoints import NOT_RESULT_SHAPING
 from della.training.objectives import ObjectiveConfig
@@ -81,11 +82,15 @@ def check_names(config: dict) -> None:
         if task not in TASK_NAMES:
             raise ConfigError(f"config key 'tasks': unknown task {task!r}; known tasks: {', '.join(TASK_NAMES)}")
     known_models = available_models()
+    broken = broken_modules()
+    because = f"; these baselines/ files could not be imported: {'; '.join(broken)}" if broken else ""
     recipes = config.get("recipes") or {}
+    used = set(config.get("models", []))
     for name, recipe in recipes.items():
-        if recipe.get("model") not in known_models:
+        # a recipe the config does not run may name a model of a broken file: that file stops only its own runs
+        if recipe.get("model") not in known_models and (name in used or not broken):
             raise ConfigError(f"config key 'recipes.{name}.model': unknown model {recipe.get('model')!r}; "
-                              f"known models: {', '.join(known_models)}")
+                              f"known models: {', '.join(known_models)}{because}")
     for name, recipe in recipes.items():
         unknown_tasks = set(recipe.get("tasks") or []) - set(TASK_NAMES)
         if unknown_tasks:
@@ -93,7 +98,7 @@ def check_names(config: dict) -> None:
     for name in config.get("models", []):
         if name not in recipes and name not in known_models:
             raise ConfigError(f"config key 'models': unknown model or recipe {name!r}; known models: "
-                              f"{', '.join(known_models)}; recipes: {', '.join(sorted(recipes)) or '(none)'}")
+                              f"{', '.join(known_models)}; recipes: {', '.join(sorted(recipes)) or '(none)'}{because}")
     for name in config.get("models", []):  # the objective of every run must be valid too
         resolve_run(config, name)
 
@@ -183,6 +188,27 @@ def check_shared_options(config: dict) -> None:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"config key 'model.options.{key}': no model has this option{hint}; "
                               f"options: {', '.join(sorted(every))}")
+
+
+TRICK_KEYS = ("beta_schedule", "beta_max", "beta_min", "cycles", "cycle_epochs", "anneal_fraction", "kl_reduction",
+              "free_bits", "free_bits_mode", "bow_weight")
+
+
+def recipe_family(config: dict, recipe: str) -> str:
+    """Which paper table a recipe belongs to beside tables 1, 2, 8 and 9: ``ablation`` (table 4: it changes
+    the model — its options, sizes or which layers get a KL term — against its model's default recipe),
+    ``trick`` (table 5: it changes the training objective — β schedule, free bits, BoW; BN-VAE counts
+    here, as in the paper) or ``base`` (the model's default recipe). From the definitions, not the names."""
+    spec, base = resolve_run(config, recipe), resolve_run(config, resolve_run(config, recipe).model)
+    if spec.objective.kl_groups != base.objective.kl_groups:
+        return "ablation"
+    new, old = spec.objective.to_dict(), base.objective.to_dict()
+    options = spec.model_kwargs.get("options") or {}
+    if any(new.get(key) != old.get(key) for key in TRICK_KEYS) or options.get("bn"):
+        return "trick"
+    if spec.model_kwargs != base.model_kwargs:
+        return "ablation"
+    return "base"
 
 
 def train_spec(config: dict, recipe: str) -> dict:
@@ -410,12 +436,21 @@ def validate_config(config: dict, schema_path) -> None:
     every recipe merged with the top-level sections against the same schema. Raises ConfigError
     listing every problem found."""
     schema = load_schema(schema_path)
+    missing = (config.get("data") or {}).get("missing") if isinstance(config.get("data"), dict) else None
+    if isinstance(missing, str):  # the old spelling: one policy for every task hid a wrong data_root
+        raise ConfigError(f"config key 'data.missing': {missing!r} is no longer accepted; name each task that may run "
+                          "on its synthetic twin, e.g. data: {missing: {cnndm: synthetic}} (a task without data "
+                          "under data_root is an error otherwise)")
     problems = [_schema_error_message(e) for e in _schema_errors(config, schema)]
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))
     check_names(config)
     check_shared_options(config)
-    names = sorted(set(config.get("models", [])) | set(config.get("recipes") or {}))
+    # a recipe of a model whose baselines/ file failed to import is checked only when a run needs it
+    # (check_names refuses that): one broken file does not stop the other models' runs
+    known = set(available_models())
+    runnable = {name for name, recipe in (config.get("recipes") or {}).items() if recipe.get("model") in known}
+    names = sorted(set(config.get("models", [])) | runnable)
     for name in names:
         try:
             recipe_options(config, name)
@@ -529,10 +564,11 @@ def _constructor_problems(spec, model_cls, sizes, config, recipe) -> list[str]:
     return []
 
 
-def check_paths(config: dict, root, data_root_created: bool = False) -> None:
+def check_paths(config: dict, root, data_root_created: bool = False, check_hub: bool = False) -> None:
     """Every path in the config must exist (relative to the project root) before any job starts.
-    ``data_root`` is always a folder (unless ``data_root_created``: the download rule makes it);
-    the ``pretrained`` values may also be hub names (``gpt2``), which are left to transformers."""
+    ``data_root`` is always a folder (unless ``data_root_created``: the download rule makes it); a
+    tokenizer folder must hold tokenizer files; the ``pretrained`` values may also be hub names
+    (``gpt2``), which with ``check_hub`` (a real run) must be cached locally or on a reachable hub."""
     problems = []
     if (config.get("data_root") is not None and not data_root_created
             and not resolve_path(config["data_root"], root).is_dir()):
@@ -549,7 +585,16 @@ def check_paths(config: dict, root, data_root_created: bool = False) -> None:
         candidates.append((f"recipes.{name}.model_config.options.encoder_pretrained",
                            (model_config.get("options") or {}).get("encoder_pretrained")))
     for key, value in candidates:
-        if not value or resolve_path(value, root).exists() or is_hub_name(value):
+        if not value:
+            continue
+        path = resolve_path(value, root)
+        if path.exists():
+            if key.endswith("tokenizer") or key.endswith("tokenizer.pretrained"):
+                problems += _tokenizer_folder_problems(key, value, path)
+            continue
+        if is_hub_name(value):
+            if check_hub:
+                problems += _hub_name_problems(key, value)
             continue
         problems.append(f"config key {key!r}: {value!r} does not exist "
                         f"(relative paths resolve against the project root {root})")
@@ -572,6 +617,105 @@ def check_paths(config: dict, root, data_root_created: bool = False) -> None:
                                 f"(not a save_pretrained() folder)")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+# what AutoTokenizer reads from a folder: a tokenizer.json, a BPE vocabulary (+ merges), a WordPiece vocabulary
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
+def _tokenizer_folder_problems(key: str, value: str, path) -> list[str]:
+    """A tokenizer folder must hold tokenizer files (a folder one level too high passed start-up and
+    failed in the job as "Couldn't instantiate the backend tokenizer"); names a subfolder that has them."""
+    if not path.is_dir() or any((path / name).is_file() for name in TOKENIZER_FILES):
+        return []
+    inside = sorted(child.name for child in path.iterdir()
+                    if child.is_dir() and any((child / name).is_file() for name in TOKENIZER_FILES))
+    hint = (f"; did you mean {value.rstrip('/')}/{inside[0]}? (it holds them)" if len(inside) == 1
+            else f"; these subfolders hold them: {', '.join(inside)}" if inside else "")
+    return [f"config key {key!r}: folder {value!r} holds no tokenizer files ({', '.join(TOKENIZER_FILES)})"
+            + hint]
+
+
+HUB_TIMEOUT_S = 5
+
+
+def _hub_name_problems(key: str, name: str) -> list[str]:
+    """A hub name (``gpt2``) must be in the local Hugging Face cache or the hub must answer: offline,
+    transformers retried for 83 s in the job before an OSError. Checked at start-up (not for dry runs)."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:  # transformers brings it; without it there is nothing to check against
+        return []
+    for filename in ("config.json", "tokenizer_config.json", "tokenizer.json", "vocab.json"):
+        if isinstance(try_to_load_from_cache(name, filename), str):
+            return []  # cached: loads offline
+    advice = ("give a local folder instead (a `save_pretrained` copy, e.g. tokenizer.pretrained: "
+              "../shared/tokenizers/gpt2)")
+    if str(os.environ.get("HF_HUB_OFFLINE", "")).lower() in ("1", "true", "yes"):
+        return [f"config key {key!r}: {name!r} is a Hugging Face hub name, not in the local cache, and "
+                f"HF_HUB_OFFLINE is set: {advice}"]
+    url = f"{constants.ENDPOINT}/{name}/resolve/main/config.json"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=HUB_TIMEOUT_S)
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 404):
+            return [f"config key {key!r}: {name!r} is neither a folder (relative to the project root) nor a "
+                    f"model on the Hugging Face hub (HTTP {err.code})"]
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return [f"config key {key!r}: {name!r} is a Hugging Face hub name, not in the local cache, and the hub "
+                f"cannot be reached ({reason}): {advice}"]
+    return []
+
+
+def check_data(config: dict, root, tasks=None) -> list:
+    """What data each task will use (``della.data.readers.locate_task``), refused before any job runs
+    when a task has no file under ``data_root`` and the config does not opt it in to its synthetic twin
+    (``data.missing: {task: synthetic}``): a wrong ``data_root`` silently became synthetic data before.
+    Returns the tasks' ``DataLocation``s (the start-up summary prints them)."""
+    from della.data.readers import locate_task, missing_policy
+
+    tasks = list(tasks if tasks is not None else config["tasks"])
+    data_root = config.get("data_root")
+    if data_root is None:
+        return [locate_task(task, None) for task in tasks]
+    base = resolve_path(data_root, root)
+    missing = (config.get("data") or {}).get("missing") or {}
+    locations = [locate_task(task, base) for task in tasks]
+    absent = [loc for loc in locations if loc.kind == "missing" and missing_policy(missing, loc.task) != "synthetic"]
+    if not absent:
+        return locations
+    problems = [f"data_root {data_root!r} has no file of task {loc.task!r} (looked for {', '.join(loc.looked_for)})"
+                for loc in absent]
+    hint = _data_root_hint(base, data_root, [loc.task for loc in absent])
+    names = ", ".join(loc.task for loc in absent)
+    problems.append((hint + "\n  " if hint else "")
+                    + f"To run {names} on the synthetic twin instead, say so per task: "
+                    + "--config data='{missing: {" + ", ".join(f"{t}: synthetic" for t in names.split(", ")) + "}}' "
+                    + "(every table row then marks it), or leave it out: --config tasks='[...]'.")
+    raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _data_root_hint(base, data_root: str, tasks) -> str:
+    """``did you mean``: the parent or a child of data_root that holds the missing tasks' files."""
+    from della.data.readers import locate_task
+
+    def holds(folder):
+        return [t for t in tasks if locate_task(t, folder).kind != "missing"]
+
+    candidates = [(base.parent, str(Path(data_root).parent))]
+    if base.is_dir():
+        candidates += [(child, f"{data_root.rstrip('/')}/{child.name}") for child in sorted(base.iterdir())
+                       if child.is_dir()]
+    for folder, shown in candidates:
+        found = holds(folder)
+        if found:
+            return f"did you mean data_root: {shown}? it holds {', '.join(found)}"
+    return ""
 
 
 def with_resolved_pretrained(model_kwargs: dict, root) -> dict:

@@ -184,3 +184,68 @@ def evaluation_stamp(run: dict, code: str, *, model, test, info, tokenizer) -> d
     return {"run": json.loads(json.dumps(run, sort_keys=True)), "code": code,
             "inputs": {name: sha256_file(Path(path)) for name, path in
                        sorted({"model": model, "test": test, "info": info, "tokenizer": tokenizer}.items())}}
+
+
+def code_files(root, *files, stop=()) -> dict[str, str]:
+    """``{relative path: sha256[:16]}`` of ``files`` and everything they import (``import_closure``)."""
+    root = Path(root)
+    out = {}
+    for rel in import_closure(root, *files, stop=stop):
+        stat = (root / rel).stat()
+        out[rel] = hashlib.sha256(_file_bytes(root / rel, stat.st_mtime_ns, stat.st_size)).hexdigest()[:16]
+    return out
+
+
+def _flat(obj, prefix="") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): obj}
+
+
+def describe_changes(old: dict, new: dict) -> list[str]:
+    """What differs between two job records (``JobRecord``): changed settings as ``key old -> new``
+    and changed code files by name (Snakemake's own rerun reason names only a hash)."""
+    changes = []
+    old_spec, new_spec = _flat(old.get("run") or {}), _flat(new.get("run") or {})
+    for key in sorted(set(old_spec) | set(new_spec)):
+        if old_spec.get(key) != new_spec.get(key):
+            changes.append(f"{key} {old_spec.get(key, '(unset)')} -> {new_spec.get(key, '(unset)')}")
+    old_code, new_code = old.get("code") or {}, new.get("code") or {}
+    edited = [f for f in sorted(new_code) if f in old_code and old_code[f] != new_code[f]]
+    added = [f for f in sorted(new_code) if f not in old_code]
+    removed = [f for f in sorted(old_code) if f not in new_code]
+    if edited:
+        changes.append(f"{', '.join(edited)} changed")
+    if added:
+        changes.append(f"now imports {', '.join(added)}")
+    if removed:
+        changes.append(f"no longer imports {', '.join(removed)}")
+    return changes
+
+
+class JobRecord:
+    """The settings and code files (with their hashes) a run's job last completed with, kept in the run
+    folder (``path``), so that a job that runs again can say why: ``changes()`` against the previous
+    record, ``save()`` once the job has succeeded."""
+
+    def __init__(self, path, root, script, model_cls, run: dict, stop=()):
+        self.path = Path(path)
+        self.now = {"run": run, "code": code_files(root, script, model_source(root, model_cls), stop=stop)}
+
+    def previous(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def changes(self) -> list[str]:
+        previous = self.previous()
+        return [] if previous is None else describe_changes(previous, self.now)
+
+    def save(self) -> None:
+        from della.io import atomic_write_text
+
+        atomic_write_text(self.path, json.dumps(self.now, indent=1, sort_keys=True, default=str) + "\n")

@@ -2,6 +2,7 @@
 against sacrebleu's, its behaviour on known and null effects, and the claims file and table
 (della/reporting/claims.py, config/claims.yaml)."""
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from della.evaluation.bootstrap import active_units_of, bootstrap_effect, corpus_bleu_of, mean_of
 from della.reporting.claims import (ClaimsError, check_claims, claims_markdown, decide_claims, load_claims,
                                     merge_tables, verdict)
+from della.reporting.readme import check_block
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,10 +146,10 @@ def test_adding_a_claim_is_one_line_and_missing_runs_say_so(tmp_path):
     table = decide_claims(claims, runs)
     assert list(table.verdict) == ["held", "not run", "n/a"]
     md = claims_markdown(table, title="t")
-    assert "| kl-della-memory | KL | della | > memory | not run |" in md
+    assert re.search(r"\| kl-della-memory +\| KL \(layer sum\) +\| della +\| > memory +\| not run +\|", md)
     table.to_csv(tmp_path / "a.csv", index=False)
     merged = merge_tables([tmp_path / "a.csv", tmp_path / "a.csv"], ["twin", "real"])
-    assert merged.startswith("Verdicts:") and "| claim | metric | A | vs | twin | real |" in merged
+    assert merged.startswith("Verdicts:") and re.search(r"\| Claim +\| Metric +\| A +\| vs +\| twin +\| real +\|", merged)
 
 
 def test_readme_block_is_replaced_between_its_markers(tmp_path):
@@ -155,12 +157,14 @@ def test_readme_block_is_replaced_between_its_markers(tmp_path):
     claims = [{"id": "kl-della-embed", "metric": "kl", "a": "della", "b": "embed", "direction": "greater"}]
     decide_claims(claims, runs).to_csv(tmp_path / "claims.csv", index=False)
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- claims:begin -->\nold table\n<!-- claims:end -->\nrest\n")
+    readme.write_text("intro\n<!-- claims:begin sha256= -->\nold table\n<!-- claims:end -->\nrest\n")
     subprocess.run([sys.executable, "-m", "della.reporting.claims", "merge", str(tmp_path / "claims.csv"),
                     "--labels", "ptb twin", "--readme", str(readme)], check=True, cwd=REPO)
     text = readme.read_text()
-    assert text.startswith("intro\n<!-- claims:begin -->\nVerdicts: held 1") and "old table" not in text
-    assert "| kl-della-embed | KL | della | > embed | held +" in text and text.endswith("<!-- claims:end -->\nrest\n")
+    assert re.match(r"intro\n<!-- claims:begin sha256=[0-9a-f]{16} -->\nVerdicts: held 1", text) and "old table" not in text
+    assert re.search(r"\| kl-della-embed +\| KL \(layer sum\) +\| della +\| > embed +\| held \+", text)
+    assert text.endswith("<!-- claims:end -->\nrest\n")
+    assert check_block(readme, "claims") is None  # the README block mechanism of della/reporting/readme.py
 
 
 # --------------------------------------------------------------------------- #

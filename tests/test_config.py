@@ -105,6 +105,7 @@ def test_missing_paths_are_errors_naming_the_key(tmp_path):
         check_paths(config, REPO)
     assert "'data_root'" in str(err.value) and "'tokenizer.pretrained'" in str(err.value)
     (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")  # a tokenizer folder must hold tokenizer files
     config = smoke()
     config["tokenizer"]["pretrained"] = "tok"  # relative to the project root, not the cwd
     check_paths(config, tmp_path)
@@ -226,3 +227,30 @@ def test_a_bad_model_option_stops_snakemake_before_any_job(tmp_path):
     lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("Using workflow specific profile")]
     assert lines[0].startswith("DELLA-Bench config error"), proc.stderr[-2000:]
     assert "did you mean 'bn'?" in proc.stderr
+
+
+def test_tokenizer_folder_one_level_too_high_is_refused_naming_the_subfolder(tmp_path):
+    """Item 10 of issue 21: it passed start-up and failed in the job with "Couldn't instantiate the
+    backend tokenizer", the folder not named."""
+    (tmp_path / "tokenizers" / "gpt2").mkdir(parents=True)
+    (tmp_path / "tokenizers" / "gpt2" / "vocab.json").write_text("{}")
+    config = smoke()
+    config["tokenizer"]["pretrained"] = "tokenizers"
+    with pytest.raises(ConfigError, match=r"'tokenizer.pretrained': folder 'tokenizers' holds no tokenizer files.*"
+                                          r"did you mean tokenizers/gpt2\?"):
+        check_paths(config, tmp_path)
+    config["tokenizer"]["pretrained"] = "tokenizers/gpt2"
+    check_paths(config, tmp_path)
+
+
+def test_hub_name_that_cannot_load_offline_is_refused_at_start_up(tmp_path, monkeypatch):
+    """Item 10 of issue 21: `gpt2` offline ran 83 s in the job before an OSError. A real run checks the
+    local cache, then the hub (a dry run does not)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    config = smoke()
+    config["model"]["pretrained"] = "no-such-org/no-such-model"
+    check_paths(config, REPO)  # dry run: no check
+    with pytest.raises(ConfigError, match="'model.pretrained': 'no-such-org/no-such-model' is a Hugging Face hub "
+                                          "name, not in the local cache, and HF_HUB_OFFLINE is set"):
+        check_paths(config, REPO, check_hub=True)

@@ -100,7 +100,7 @@ def test_missing_file_on_server_is_an_http_error(server, tmp_path, monkeypatch):
 
 
 def test_absent_task_gets_a_marked_synthetic_stand_in(tmp_path):
-    """config/real-small.yaml's data.missing: synthetic — no CNN/DM folder under the data root."""
+    """config/real-small.yaml's data.missing: {cnndm: synthetic} — no CNN/DM folder under the data root."""
     import json
 
     from della.data.readers import DataError, prepare_task
@@ -109,11 +109,14 @@ def test_absent_task_gets_a_marked_synthetic_stand_in(tmp_path):
     (root / "ptb").mkdir(parents=True)
     with pytest.raises(DataError, match="cnndm"):
         prepare_task("cnndm", tmp_path / "out-error", data_root=root)
-    paths = prepare_task("cnndm", tmp_path / "out", data_root=root, missing="synthetic",
+    with pytest.raises(DataError, match="cnndm"):  # opting another task in does not cover this one
+        prepare_task("cnndm", tmp_path / "out-other", data_root=root, missing={"ptb": "synthetic"})
+    paths = prepare_task("cnndm", tmp_path / "out", data_root=root, missing={"cnndm": "synthetic"},
                          synthetic_sizes={"train": 20, "valid": 5, "test": 5})
     info = json.loads(paths["info"].read_text())
     assert info["source"] == "synthetic" and info["stand_in_for"] == "data"  # the data root's name, not its path
-    assert info["notes"][0].startswith("STAND-IN: no cnndm folder")
+    assert info["data_kind"] == "synthetic stand-in"
+    assert info["notes"][0].startswith("STAND-IN: no file of cnndm")
     assert info["counts"] == {"train": 20, "valid": 5, "test": 5}
 
 

@@ -77,7 +77,7 @@ def test_a_moved_project_has_nothing_to_do(copy):
 def test_editing_a_baseline_reruns_only_that_model(copy):
     path = copy / "baselines" / "embed.py"
     path.write_text(path.read_text() + "\n# edited\n")
-    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("claims", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -101,13 +101,13 @@ def test_changing_a_data_file_reruns_the_task(copy):
     path = copy / "tiny-data" / "ptb" / "ptb.test.txt"
     path.write_text(path.read_text() + "a new test sentence\n")
     assert planned_jobs(copy) == {("prepare_data", ""), ("tokenizer", ""), ("train", "lm"), ("train", "embed"),
-                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
+                                  ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("claims", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
 def test_changing_an_evaluate_value_reruns_evaluation_only(copy):
     assert planned_jobs(copy, "--config", "evaluate={iw_samples: 3}") == {
-        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
+        ("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("claims", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -129,7 +129,7 @@ def test_editing_the_evaluation_code_reruns_evaluation_only(copy):
     path = copy / "della" / "evaluation" / "evaluate.py"
     path.write_text(path.read_text() + "\n# edited\n")
     assert planned_jobs(copy) == {("evaluate", "lm"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""),
-                                  ("plots", ""), ("claims", ""), ("all", "")}
+                                  ("plots_ptb", ""), ("claims", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -137,7 +137,7 @@ def test_changing_a_train_value_of_one_recipe_reruns_that_recipe(copy):
     config = yaml.safe_load((copy / "config" / "rerun.yaml").read_text())
     config["recipes"]["embed"] = {"model": "embed", "train": {"lr": 0.001}}
     (copy / "config" / "rerun.yaml").write_text(yaml.safe_dump(config))
-    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots", ""), ("claims", ""), ("all", "")}
+    assert planned_jobs(copy) == {("train", "embed"), ("evaluate", "embed"), ("tables", ""), ("paper_table", ""), ("plots_ptb", ""), ("claims", ""), ("summary", ""), ("task_page", ""), ("all", "")}
 
 
 @pytest.mark.slow
@@ -163,8 +163,10 @@ def test_report_command_of_the_readme(copy, tmp_path):
 
 @pytest.mark.slow
 def test_changing_checkpoint_every_reruns_nothing(copy):
-    """Item 7: when state is saved does not change what is trained."""
+    """Item 7: when state is saved does not change what is trained; nor does how often a job prints its
+    progress (issue 21's progress_seconds: both are NOT_RESULT_SHAPING)."""
     assert planned_jobs(copy, "--config", "train={checkpoint_every: 7}") == set()
+    assert planned_jobs(copy, "--config", "progress_seconds=5") == set()
 
 
 @pytest.mark.slow
@@ -207,3 +209,25 @@ def test_no_result_file_holds_an_absolute_path(finished):
                if p.is_file() and not str(p.relative_to(results)).startswith(("logs/", "benchmarks/"))
                and any(n in p.read_bytes() for n in needles)]
     assert holding == []
+
+
+def test_a_job_that_runs_again_names_what_changed():
+    """Snakemake's rerun reason names a hash ("Params have changed ... code=3f2a..."); the train job's
+    first line names the changed settings and files (della/provenance.py describe_changes)."""
+    from della.provenance import describe_changes
+
+    old = {"run": {"train": {"lr": 0.001, "steps": 1000}}, "code": {"della/models/della.py": "a", "della/io.py": "b"}}
+    new = {"run": {"train": {"lr": 0.002, "steps": 1000}}, "code": {"della/models/della.py": "c", "della/io.py": "b",
+                                                                    "della/progress.py": "d"}}
+    assert describe_changes(old, new) == ["train.lr 0.001 -> 0.002", "della/models/della.py changed",
+                                          "now imports della/progress.py"]
+    assert describe_changes(new, new) == []
+
+
+@pytest.mark.slow
+def test_the_console_names_the_edited_file(copy):
+    path = copy / "baselines" / "embed.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    out = snakemake(copy, "all")
+    assert "  ptb/embed/seed0  trains again: baselines/embed.py changed" in out
+    assert "ptb/lm/seed0  trains again" not in out

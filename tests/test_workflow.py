@@ -3,6 +3,7 @@ project, the "nothing to do" second invocation, config validation errors, and ad
 as one new file under baselines/."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def snakemake(cwd, *args, check=True):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
-    snakemake(project, "all", "--configfile", "config/smoke.yaml")
+    proc = snakemake(project, "all", "--configfile", "config/smoke.yaml")
+    (project / "console.txt").write_text(proc.stdout + proc.stderr)  # what the terminal showed
     return project
 
 
@@ -51,8 +53,8 @@ def test_smoke_dag_writes_both_tables(smoke_run):
     assert set(uncond.recipe) == set(smoke["models"]) - {"bart"}  # bart needs a source
     md = (results / "tables" / "unconditional.md").read_text()
     assert "SYNTHETIC" in md
-    for table in (1, 2, 4, 5, 8, 9):  # the paper's layouts, three formats each
-        for ext in ("csv", "md", "tex"):
+    for table in (1, 2, 4, 5, 8, 9):  # the paper's layouts, four formats each
+        for ext in ("csv", "md", "html", "tex"):
             assert (results / "tables" / "paper" / f"table{table}.{ext}").stat().st_size > 0
     t4 = pd.read_csv(results / "tables" / "paper" / "table4.csv")
     assert {"della", "della-no-ltp"} <= set(t4[t4.task == "ptb"].recipe)  # the smoke ablations' rows
@@ -66,8 +68,9 @@ def test_smoke_dag_writes_both_tables(smoke_run):
     assert (results / "runs" / "quora" / "della" / "seed0" / "samples.jsonl").stat().st_size > 0
     log = (results / "runs" / "ptb" / "della" / "seed0" / "train_log.csv").read_text().splitlines()
     assert log[0].startswith("step,epoch,loss,rec,kl")
-    # every rule wrote its log and benchmark
-    assert (results / "logs" / "train" / "ptb" / "della" / "seed0.log").exists()
+    # every rule wrote its log and benchmark; a job log holds no progress-bar refreshes
+    train_log = (results / "logs" / "train" / "ptb" / "della" / "seed0.log").read_text()
+    assert "\r" not in train_log and "it/s" not in train_log
     assert (results / "benchmarks" / "evaluate" / "quora" / "embed" / "seed0.tsv").exists()
 
 
@@ -133,6 +136,91 @@ def test_code_change_reruns_the_affected_jobs(smoke_run):
     assert "tables" in out and "train" not in out.split("Job stats")[1].split("total")[0]
 
 
+@pytest.mark.slow
+def test_console_tells_the_story(smoke_run):
+    """Issue 21: a start-up summary (config, runs, each task's data), one start and one end line per run
+    (with its budget, wall times and headline figures), a line per task's figures, and a final summary
+    naming what was written and the report command; none of Snakemake's job blocks."""
+    out = (smoke_run / "console.txt").read_text()
+    lines = out.splitlines()
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    runs = [f"{task}/{recipe}/seed0" for task in smoke["tasks"] for recipe in smoke["models"]
+            if not (recipe == "bart" and task == "ptb")]
+    assert any(line.startswith("DELLA-Bench · config config/smoke.yaml · results in results-smoke/") for line in lines)
+    assert "  data: synthetic twins of ptb, quora (the offline demo: data_root is null)" in lines
+    for run in runs:
+        assert sum(line.startswith(f"▶ {run}  train ") for line in lines) == 1, run
+        done = [line for line in lines if line.startswith(f"✓ {run}  done: ")]
+        assert len(done) == 1 and " steps (" in done[0] and "runs done" in done[0], run
+    assert sum("  done: " in line for line in lines) == len(runs)
+    for task in smoke["tasks"]:
+        assert any(line.startswith(f"✓ {task}  figures: results-smoke/plots/{task}/") for line in lines), task
+    end = out.split("Finished. Written:", 1)[1]
+    for what in ("tables:", "paper tables:", "plots:", "summary:", "report:       snakemake --report report.html"):
+        assert what in end, what
+    assert "localrule" not in out and "reason:" not in out and "steps (100%) done" not in out
+    assert "" not in lines[:8] and len(lines) < 2 * len(runs) + 60  # 6d70874 printed 1,423 lines for this run
+
+
+@pytest.mark.slow
+def test_every_label_of_the_smoke_run_names_its_convention(smoke_run):
+    """Every column of every table and every axis of every figure the smoke DAG wrote comes from
+    della/reporting/conventions.py and names its convention (tests/test_conventions.py)."""
+    from test_conventions import check_figure_labels, check_heading_labels, check_table_labels
+
+    results = smoke_run / "results-smoke"
+    tables = sorted((results / "tables").rglob("*.md"))
+    assert len(tables) == 8 and check_table_labels(tables) >= 90  # 98 columns in the smoke run
+    assert check_heading_labels(results / "summary.md") >= 6  # one small table per headline figure
+    figures = sorted((results / "plots").rglob("*.png"))
+    assert len(figures) == 8 and check_figure_labels(figures) >= 16
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_with_one_line_and_the_same_command_continues(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) during training: each stopped job says where, the
+    last lines say how to continue, exit status 130, no Snakemake error block, no traceback; the same
+    command then resumes the stopped training from its checkpoint."""
+    import signal
+    import time
+
+    project = copy_project(tmp_path / "project")
+    smoke = yaml.safe_load((project / "config" / "smoke.yaml").read_text())
+    smoke.update(tasks=["ptb"], models=["della"], progress_seconds=1)
+    smoke["train"] = {**smoke["train"], "steps": 100000}
+    (project / "config" / "long.yaml").write_text(yaml.safe_dump(smoke))
+    command = [*SNAKEMAKE, "--cores", "2", "all", "--configfile", "config/long.yaml"]
+    proc = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines = []
+    deadline = time.time() + 240
+    for line in proc.stdout:  # wait for the first progress line of the training job
+        lines.append(line)
+        if "ptb/della/seed0  train  " in line or time.time() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    rest, _ = proc.communicate(timeout=120)
+    out = "".join(lines) + rest
+    tail = out.strip().splitlines()
+    assert proc.returncode == 130, out[-3000:]
+    assert tail[-2].startswith("Interrupted (Ctrl-C):") and tail[-1] == "  snakemake --cores 2 all --configfile config/long.yaml"
+    stopped = [line for line in tail if line.startswith("■ ptb/della/seed0  stopped by Ctrl-C at step ")]
+    assert len(stopped) == 1 and "checkpoint saved at step" in stopped[0]
+    assert "Error in rule" not in out and "Traceback" not in out and "WorkflowError" not in out
+    step = int(stopped[0].split("at step ")[1].split()[0])
+    # the same command again (the profile's rerun-incomplete: no extra flag) resumes where it stopped
+    proc = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    started = None
+    for line in proc.stdout:
+        if line.startswith("▶ ptb/della/seed0  train "):
+            started = line.strip()
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert started == f"▶ ptb/della/seed0  train della 2×32: 100000 steps, resuming at step {step} of 100000"
+
+
 @pytest.mark.parametrize("override, key", [
     (["models=[lm,no-such-model]"], "models"),
     (["tasks=[ptb,imdb]"], "tasks"),
@@ -194,6 +282,6 @@ def test_real_data_dag(tmp_path):
             and not str(p.relative_to(results)).startswith(("logs/", "benchmarks/"))
             and any(n in p.read_bytes() for n in needles)] == []
     md = (results / "tables" / "unconditional.md").read_text()
-    assert "SYNTHETIC" not in md and "| ptb | della |" in md
+    assert "SYNTHETIC" not in md and re.search(r"^\| ptb \[capped\]\s*\| della ", md, re.M)
     cond = pd.read_csv(results / "tables" / "conditional.csv")
     assert set(cond.recipe) == {"lm", "della"} and (cond.rouge1_mean >= 0).all()

@@ -74,6 +74,7 @@ import os
 import random
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from della.data import synthetic
@@ -584,6 +585,74 @@ def _subsample(exs: list[Example], n: int, seed: int, split: str) -> list[Exampl
 TASK_FOLDERS = {"yelp": ("yelp", "yelp_sentiment"), "yahoo": ("yahoo",), "ptb": ("ptb",), "snli": ("snli",),
                 "cnndm": ("cnndm",), "wp": ("writingprompts",), "quora": ("quora",)}
 
+#: the files each reader reads first (the paper's data set) and, where a reader has one, the stand-in data
+#: set it falls back to (glob patterns under data_root; the readers above are the reference)
+TASK_FILES = {
+    "yelp": {"real": ["yelp/yelp.*.txt"], "stand-in": ["yelp_sentiment/sentiment.*.[01]"]},
+    "yahoo": {"real": ["yahoo/yahoo.*.txt"]},
+    "ptb": {"real": ["ptb/ptb.*.txt"]},
+    "snli": {"real": ["snli/snli.*.txt", "snli/snli_1.0_*.jsonl", "snli/snli_1.0_*.jsonl.gz"]},
+    "cnndm": {"real": ["cnndm/*.jsonl", "cnndm/*.jsonl.gz", "cnndm/*.source", "cnndm/*.target"]},
+    "wp": {"real": ["writingprompts/*.wp_source", "writingprompts/*.wp_target"],
+           "stand-in": ["writingprompts/reference_ipt.txt", "writingprompts/reference_opt.txt"]},
+    "quora": {"real": ["quora/*.src.txt", "quora/*.tgt.txt"]},
+}
+STAND_IN_DATA_SETS = {  # what a task's stand-in data set is (the readers' notes say the same)
+    "yelp": "the Shen et al. (2017) Yelp sentiment sentences, not the Yang et al. (2017) reviews",
+    "wp": "a 311-pair WritingPrompts test subset (thu-coai/UNION reference files)",
+}
+
+#: ``data_kind`` in info.json (and the mark every table row of the task carries, ``tables.task_label``)
+REAL, STAND_IN, SYNTHETIC_STAND_IN, SYNTHETIC = "real", "stand-in data set", "synthetic stand-in", "synthetic twin"
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """What ``prepare_task`` will read for a task under a data root (``locate_task``)."""
+    task: str
+    kind: str  # REAL | STAND_IN | "missing" (no file of the task) | SYNTHETIC (no data root)
+    files: tuple[str, ...]  # relative to data_root
+    looked_for: tuple[str, ...]  # the patterns tried
+
+    def describe(self, data_root) -> str:
+        if self.kind == SYNTHETIC:
+            return "synthetic twin (offline demo: data_root is null)"
+        folders = sorted({f.split("/")[0] for f in self.files})
+        where = ", ".join(f"{Path(str(data_root)) / folder}/" for folder in folders)
+        if self.kind == REAL:
+            return f"real data ({where}: {len(self.files)} files)"
+        if self.kind == STAND_IN:
+            return f"STAND-IN data set ({where}: {STAND_IN_DATA_SETS[self.task]})"
+        return f"no data under {data_root} (looked for {', '.join(self.looked_for)})"
+
+
+def locate_task(task: str, data_root) -> DataLocation:
+    """Which files of ``task`` exist under ``data_root`` and what they are: the paper's data set
+    (``real``), the reader's stand-in data set (yelp, wp), or nothing (``missing``). Checked at
+    start-up (della/config.py ``check_data``), before any job runs."""
+    _check_task(task)
+    if data_root is None:
+        return DataLocation(task, SYNTHETIC, (), ())
+    root = Path(data_root)
+    looked = []
+    for kind in ("real", "stand-in"):
+        patterns = TASK_FILES[task].get(kind, [])
+        looked += patterns
+        found = sorted({str(p.relative_to(root)) for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+        if found:
+            return DataLocation(task, REAL if kind == "real" else STAND_IN, tuple(found), tuple(looked))
+    return DataLocation(task, "missing", (), tuple(looked))
+
+
+def missing_policy(missing, task: str) -> str:
+    """``data.missing`` for one task: ``synthetic`` when the config opts this task in
+    (``data.missing: {cnndm: synthetic}``), else ``error``."""
+    if missing is None:
+        return "error"
+    if not isinstance(missing, dict):
+        raise ValueError(f"data.missing must name tasks (e.g. {{cnndm: synthetic}}), got {missing!r}")
+    return missing.get(task, "error")
+
 
 def prepare_task(
     task: str,
@@ -593,7 +662,7 @@ def prepare_task(
     seed: int = 0,
     max_examples: dict[str, int] | None = None,
     synthetic_sizes: dict[str, int] | None = None,
-    missing: str = "error",
+    missing: dict[str, str] | None = None,
     data_root_shown: str | None = None,
 ) -> dict[str, Path]:
     """Write ``out_dir/{train,valid,test}.jsonl`` and ``out_dir/info.json`` for
@@ -612,11 +681,15 @@ def prepare_task(
     temporary file is removed and no output file is created or changed (an
     ``out_dir`` created by this call is removed again if left empty).
 
-    ``missing="synthetic"`` (config ``data.missing``): a task whose folder is
-    absent from ``data_root`` (e.g. no CNN/DailyMail copy) gets its synthetic
-    twin as a stand-in, marked in info.json (``source: synthetic``,
-    ``stand_in_for``, a note) so that the tables flag it; ``"error"`` (default)
-    fails naming the folder.
+    ``missing={task: "synthetic"}`` (config ``data.missing``, per task): a task
+    with no file under ``data_root`` (e.g. no CNN/DailyMail copy) gets its
+    synthetic twin as a stand-in, marked in info.json (``data_kind: synthetic
+    stand-in``, ``source: synthetic``, ``stand_in_for``, a note) so that every
+    table row flags it; any other task with no file is an error naming the
+    files looked for (start-up refuses it first: della/config.py ``check_data``).
+    ``info.json``'s ``data_kind`` says what the task is: ``real``, ``stand-in
+    data set`` (yelp, wp: the readers' fallbacks), ``synthetic stand-in`` or
+    ``synthetic twin`` (no data root).
 
     ``data_root_shown``: how info.json (``source``, ``stand_in_for``, the notes) names the data root,
     never an absolute path (default: the folder's name; the workflow passes della/paths.py
@@ -631,25 +704,28 @@ def prepare_task(
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"max_examples[{k!r}] must be a positive int, got {v!r}")
 
-    if missing not in ("error", "synthetic"):
-        raise ValueError(f"data.missing must be 'error' or 'synthetic', got {missing!r}")
-    stand_in = (data_root is not None and missing == "synthetic"
-                and not any((Path(data_root) / f).is_dir() for f in TASK_FOLDERS[task]))
+    policy = missing_policy(missing, task)
+    if policy not in ("error", "synthetic"):
+        raise ValueError(f"data.missing.{task} must be 'synthetic' (or absent), got {policy!r}")
+    location = locate_task(task, data_root)
+    stand_in = location.kind == "missing" and policy == "synthetic"
     shown = None if data_root is None else (data_root_shown or Path(data_root).name)
     if data_root is None or stand_in:
         splits = synthetic.generate_task(task, synthetic_sizes, seed=seed)
         files = {}
         notes = ["synthetic offline demo data (della.data.synthetic): not the real task"]
         if stand_in:
-            notes.insert(0, f"STAND-IN: no {' or '.join(TASK_FOLDERS[task])} folder under {shown}; the synthetic "
-                            f"twin of {task} stands in for all three splits (data.missing: synthetic)")
+            notes.insert(0, f"STAND-IN: no file of {task} under {shown}; its synthetic twin stands in for all "
+                            f"three splits (data.missing: {{{task}: synthetic}})")
         source = "synthetic"
+        data_kind = SYNTHETIC_STAND_IN if stand_in else SYNTHETIC
     else:
         from della.provenance import data_checksums
 
         splits, notes = load_task(task, data_root, shown_as=shown)
         source = shown
         files = data_checksums(data_root, task_files(task, data_root))
+        data_kind = location.kind if location.kind in (REAL, STAND_IN) else REAL
 
     available = {s: len(splits[s]) for s in SPLITS}
     final = {s: _subsample(splits[s], max_examples[s], seed, s) if s in max_examples else splits[s]
@@ -659,6 +735,7 @@ def prepare_task(
         "kind": spec.kind,
         "conditional": spec.conditional,
         "source": source,
+        "data_kind": data_kind,
         "seed": seed,
         "counts": {s: len(final[s]) for s in SPLITS},
         "available": available,

@@ -45,7 +45,10 @@ class TextTokenizer:
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                       special_tokens=SPECIAL_TOKENS,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      # its progress bar writes to the process's own stdout, past the job log,
+                                      # onto the terminal of the run (blank lines there)
+                                      show_progress=False)
         tok.train_from_iterator(texts, trainer=trainer)
         return cls(tok)
 

@@ -38,6 +38,7 @@ from della.evaluation.decoding import generate
 from della.evaluation.latent import evaluate_language_model, evaluate_latent_model
 from della.io import atomic_write_bytes, write_json
 from della.paths import resolve_path, shown_path
+from della.progress import INFO, format_duration, say, track
 
 EVAL_DEFAULTS = {
     "batch_size": 50,
@@ -165,6 +166,7 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
     sources: list[str] = []
     targets: list[str] = []
     gen_bs = cfg["batch_size"]
+    bar = track(f"evaluate sampling ({dec['strategy']})", n, "samples", enabled=progress)
     for start in range(0, n, gen_bs):
         count = min(gen_bs, n - start)
         if task_spec.conditional:
@@ -183,6 +185,8 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
                        top_k=dec["top_k"], top_p=dec["top_p"], temperature=dec["temperature"],
                        max_new_tokens=dec["max_new_tokens"], eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
         outputs += [tokenizer.decode(x) for x in ids]
+        bar.update(len(ids))
+    bar.close()
     samples_path = Path(samples_path)
     tmp = samples_path.with_name(samples_path.name + ".tmp")
     with tmp.open("w") as f:
@@ -195,6 +199,9 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
 
     hyp_tokens = [t.split() for t in outputs]
     per_sample: dict = {}
+    n_refs = len(outputs) if task_spec.conditional else len(test_examples)
+    if progress and len(outputs) * n_refs >= 1_000_000:  # BLEU of every sample against every reference
+        say(INFO, f"evaluate text metrics: {len(outputs)} samples against {n_refs} references")
     if task_spec.conditional:
         ref_tokens = [t.split() for t in targets]
         text = text_metrics_module.text_metrics(hyp_tokens, ref_tokens, conditional=True, hyp_strings=outputs,
@@ -221,7 +228,7 @@ def evaluate_run(*, model, tokenizer, test_examples, task_spec, eval_cfg: dict, 
         start = time.perf_counter()
         figures, probe_rows = factor_probe(model, initial_model, tokenizer, info, task_spec.name,
                                            n=cfg["probe_sentences"], train_cfg=train_cfg,
-                                           batch_size=cfg["batch_size"], seed=seed)
+                                           batch_size=cfg["batch_size"], seed=seed, progress=progress)
         result.update(figures)
         result["seconds"]["probe"] = time.perf_counter() - start
     if per_sentence_path is not None:
@@ -293,7 +300,7 @@ def truth_figures(cols: dict, *, resamples: int = 1000, seed: int = 12345) -> di
 
 
 def factor_probe(model, initial_model, tokenizer, info: dict, task: str, *, n: int, train_cfg: dict,
-                 batch_size: int, seed: int) -> tuple[dict, dict]:
+                 batch_size: int, seed: int, progress: bool = False) -> tuple[dict, dict]:
     """The factor probe (della/evaluation/probes.py) of the trained model and of the model at
     initialisation, on ``n`` sentences generated from the twin's probe stream
     (della/data/synthetic.py ``generate_probe``), encoded as in training. Returns the metrics.json
@@ -314,6 +321,8 @@ def factor_probe(model, initial_model, tokenizer, info: dict, task: str, *, n: i
         models = {"": model}
         if initial_model is not None:
             models["_init"] = initial_model()
+        bar = track(f"evaluate factor probe ({n} sentences; the trained model, then at initialisation)",
+                    len(models), "models", enabled=progress)
         for suffix, probed in models.items():
             torch.manual_seed(seed)  # the same posterior noise for the model and its control
             encoded = encode_examples(tokenizer, examples, train_cfg["max_length"], train_cfg["max_source_length"],
@@ -333,6 +342,8 @@ def factor_probe(model, initial_model, tokenizer, info: dict, task: str, *, n: i
             figures[f"factor_info_se{suffix}"] = float(info_sum.std(ddof=1) / math.sqrt(n))
             figures[f"probe_accuracy{suffix}"] = float(np.mean([summary[name]["accuracy"] for name in latent]))
             figures[f"probe_chance{suffix}"] = float(np.mean([summary[name]["chance"] for name in latent]))
+            bar.update(1)
+        bar.close()
     random.setstate(python_state)
     return figures, rows
 
@@ -364,6 +375,11 @@ def write_per_sentence(path, scored: dict, probe: dict | None, sample: dict | No
     table = pd.concat(frames, ignore_index=True, sort=False)
     text = table.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     atomic_write_bytes(path, gzip.compress(text.encode(), compresslevel=6, mtime=0))
+
+
+def _effective_batch(train_cfg: dict) -> int:
+    return (int(train_cfg.get("batch_size", 1)) * int(train_cfg.get("grad_accum", 1))
+            * int(train_cfg.get("devices", 1)))
 
 
 def save_metrics(path: Path, result: dict) -> None:
@@ -399,6 +415,13 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
     if root is not None and eval_cfg.get("model_metrics"):
         eval_cfg["model_metrics"] = {name: str(resolve_path(value, root)) if isinstance(value, str) else value
                                      for name, value in eval_cfg["model_metrics"].items()}
+    settings = _eval_settings(eval_cfg)
+    budget = {"max_sentences": settings["max_sentences"], "n_samples": settings["n_samples"],
+              **({"iw_samples": settings["iw_samples"]} if model.has_latent else {})}
+    print("evaluate: " + ", ".join([f"{settings['max_sentences']} test sentences"]
+                                   + ([f"IW K = {settings['iw_samples']}"] if model.has_latent else [])
+                                   + [f"{settings['n_samples']} samples ({settings['decoding']['strategy']})"]),
+          flush=True)
     result = evaluate_run(model=model, tokenizer=tokenizer, test_examples=read_jsonl(test_path),
                           task_spec=TASKS[task], eval_cfg=eval_cfg, train_cfg={**TRAIN_DEFAULTS, **run["train"]},
                           seed=seed, samples_path=Path(samples_path), progress=progress, info=info,
@@ -416,6 +439,9 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
                   synthetic=info.get("source") == "synthetic",
                   # the run's budget: the same for every model of a task (train.steps)
                   train_steps=state.get("steps"), train_tokens=state.get("tokens"),
+                  # sentences per optimiser step (batch x accumulation x processes): the budget line under tables
+                  train_batch_size=_effective_batch(state.get("train") or run["train"]),
+                  eval_budget=budget, data_kind=info.get("data_kind"),
                   # the checkpoint evaluated: the best on validation (della/training/loop.py Validator), if any
                   selected_checkpoint=state.get("selected"))
     # timing varies between identical runs: it goes to eval_timing.json, so that metrics.json is byte-identical
@@ -423,4 +449,5 @@ def evaluate_saved_run(*, model_path: Path, test_path: Path, info_path: Path, to
               "latent_eval_seconds": {k: round(v, 3) for k, v in result.pop("seconds", {}).items()}}
     save_metrics(Path(metrics_path), result)
     write_json(Path(timing_path), timing)
+    print(f"evaluated in {format_duration(timing['seconds'])}", flush=True)  # the log; the run's end line says it too
     return result

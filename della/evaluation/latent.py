@@ -56,9 +56,9 @@ import math
 import time
 
 import torch
-from tqdm import tqdm
 
 from della.models.vae import LOG_2PI
+from della.progress import track
 
 
 PAPER_TOKENS = "scored target tokens + one <bos> per sentence (official calc_iwnll: words + <s> + </s>)"
@@ -107,7 +107,9 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     seconds = {"iw_elbo_kl": 0.0, "au": 0.0, "mi": 0.0}
     rows: dict[str, list] = {"n_tokens": [], "log_p": [], "log_p_paper": [], "rec": [], "rec_paper": [],
                              "kl_groups": [], "kl_paper": []}
-    for b, batch in enumerate(tqdm(batches, desc=f"IW-PPL (K={k_draw})", disable=not progress, leave=False)):
+    bar = track(f"evaluate IW-PPL, ELBO, KL (K={k_draw})", sum(len(b) for b in batches), "sentences",
+                enabled=progress)
+    for b, batch in enumerate(batches):
         start = time.perf_counter()
         enc = model.encode(batch)
         # eps only when given: a model written before the keyword existed keeps working
@@ -150,6 +152,8 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
             z_first.append(sample.z[0])  # one z_i ~ q(z | x_i) per sentence
             neg_entropy.append(gaussian_neg_entropy(sample.post_logvar[0]))  # [B, L], at z_i's lower groups
             log_q_own.append(sample[:1].log_q()[0])  # [B, L]: the same term at the sample itself
+        bar.update(len(batch))
+    bar.close()
     out = {
         "n_sentences": n_sent,
         "n_tokens": n_tok,
@@ -183,7 +187,8 @@ def evaluate_latent_model(model, batches, *, k: int = 30, k_chunk: int | None = 
     seconds["au"] += time.perf_counter() - start
     if mi:
         start = time.perf_counter()
-        out.update(mutual_information(model, z_first, encs, neg_entropy, log_q_own, per_sentence=per_sentence))
+        out.update(mutual_information(model, z_first, encs, neg_entropy, log_q_own, per_sentence=per_sentence,
+                                      progress=progress))
         seconds["mi"] = time.perf_counter() - start
     out["seconds"] = seconds
     if per_sentence is not None:
@@ -231,7 +236,7 @@ def active_units(post_means: torch.Tensor, deltas=(0.01, 0.2), prefix: str = "au
 
 @torch.no_grad()
 def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q_own_batches=None,
-                       per_sentence: dict | None = None) -> dict:
+                       per_sentence: dict | None = None, progress: bool = False) -> dict:
     """Aggregate-posterior MI estimate over all N sentences (see the module docstring).
 
     ``z_batches[b]`` ``[B_b, L, d]`` one sample per sentence; ``enc_batches[b]`` the encodings;
@@ -253,11 +258,14 @@ def mutual_information(model, z_batches, enc_batches, neg_entropy_batches, log_q
     n = sum(z.shape[0] for z in z_batches)
     neg_entropy = torch.cat(neg_entropy_batches)  # [N, L]
     log_agg = []
+    bar = track("evaluate MI (all sentence pairs)", n, "sentences", enabled=progress)
     for z in z_batches:
         blocks = [model.log_posterior_pairwise(z, enc) for enc in enc_batches]  # each [B_i, B_j, L]
         pair = torch.cat(blocks, dim=1).double()  # [B_i, N, L]: log q(z_{i,l} | z_{i,<l}, x_j)
         # log q(z_{i,<=l}) of the aggregate posterior, l = 1..L (the last one is the joint)
         log_agg.append(torch.logsumexp(pair.cumsum(-1), dim=1) - math.log(n))  # [B_i, L]
+        bar.update(z.shape[0])
+    bar.close()
     log_agg = torch.cat(log_agg)  # [N, L]
     mi_terms = neg_entropy.double().sum(-1) - log_agg[:, -1]  # [N]
     mi_joint = mi_terms.mean().item()
@@ -283,13 +291,16 @@ def evaluate_language_model(model, batches, progress: bool = True, per_sentence:
     nll = 0.0
     n_sent = n_tok = 0
     log_p, n_tokens = [], []
-    for batch in tqdm(batches, desc="PPL", disable=not progress, leave=False):
+    bar = track("evaluate PPL", sum(len(b) for b in batches), "sentences", enabled=progress)
+    for batch in batches:
         rec = model(batch).rec
         nll += rec.sum().item()
         n_sent += len(batch)
         n_tok += batch.n_tokens.sum().item()
         log_p.append(-rec.detach().double().cpu())
         n_tokens.append(batch.n_tokens.cpu())
+        bar.update(len(batch))
+    bar.close()
     if per_sentence is not None:
         per_sentence.update(log_p=torch.cat(log_p).numpy(), n_tokens=torch.cat(n_tokens).numpy())
     return {"n_sentences": n_sent, "n_tokens": n_tok, "n_tokens_paper": n_tok + n_sent,

@@ -26,16 +26,50 @@ def register_model(name: str):
 
 
 MODEL_PACKAGES = ("della.models", "baselines")  # DELLA's home and the users' one, discovered alike
+USER_PACKAGES = ("baselines",)  # where one broken file must not stop runs of the other models
+# a baselines/ module that could not be imported -> why ("baselines/x.py: SyntaxError: ... (line 3)")
+BROKEN: dict[str, str] = {}
+
+
+def _why(module: str, err: BaseException) -> str:
+    path = module.replace(".", "/") + ".py"
+    line = getattr(err, "lineno", None)
+    if line is None and err.__traceback__ is not None:  # the deepest frame in that file
+        import traceback
+
+        line = next((frame.lineno for frame in reversed(traceback.extract_tb(err.__traceback__))
+                     if frame.filename.endswith(path)), None)
+    where = f" (line {line})" if line else ""
+    message = getattr(err, "msg", None) or str(err)
+    return f"{path}: {type(err).__name__}: {message}{where}"
 
 
 def load_all() -> None:
     """Import every module of ``MODEL_PACKAGES`` (each model registers itself when its module is
-    imported)."""
+    imported). A module of ``baselines/`` that fails to import is recorded in ``BROKEN`` and skipped:
+    one broken file does not stop the runs of every other model; asking for a model that is not
+    registered names the broken files (``get_model_class``)."""
     for package_name in MODEL_PACKAGES:
         package = importlib.import_module(package_name)
         for module in pkgutil.iter_modules(package.__path__):
-            if module.name != "__main__":  # ``python -m della.models`` prints; importing it must not
-                importlib.import_module(f"{package_name}.{module.name}")
+            if module.name == "__main__":  # ``python -m della.models`` prints; importing it must not
+                continue
+            name = f"{package_name}.{module.name}"
+            if package_name not in USER_PACKAGES:
+                importlib.import_module(name)
+                continue
+            if name in BROKEN:
+                continue
+            try:
+                importlib.import_module(name)
+            except Exception as err:  # noqa: BLE001 (any error of a user's file: syntax, import, a raise)
+                BROKEN[name] = _why(name, err)
+
+
+def broken_modules() -> list[str]:
+    """Why each ``baselines/`` module that failed to import did (start-up prints them)."""
+    load_all()
+    return sorted(BROKEN.values())
 
 
 def available_models() -> list[str]:
@@ -46,7 +80,9 @@ def available_models() -> list[str]:
 def get_model_class(name: str) -> type:
     load_all()
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+        broken = f"; these files could not be imported (one may define it): {'; '.join(sorted(BROKEN.values()))}" \
+            if BROKEN else ""
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}{broken}")
     return _REGISTRY[name]
 
 

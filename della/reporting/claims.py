@@ -42,6 +42,7 @@ import pandas as pd
 
 from della.evaluation.bootstrap import (RESAMPLES, SACREBLEU_SEED, Effect, Statistic, active_units_of,
                                         bootstrap_effect, corpus_bleu_of, excess_of, mean_of, mean_of_sum, ppl_of)
+from della.reporting import conventions
 
 DEFAULT_SETTINGS = {"file": "config/claims.yaml", "resamples": RESAMPLES, "seed": SACREBLEU_SEED, "level": 0.95}
 UNCONDITIONAL = ("yelp", "yahoo", "ptb", "snli")
@@ -56,54 +57,52 @@ class ClaimsError(ValueError):
 
 @dataclass(frozen=True)
 class Metric:
-    """A claim's metric: what it measures, in which convention, from which rows of the
-    per-sentence file, and whether A's and B's rows are the same units (paired)."""
-    label: str
-    unit: str
-    convention: str
+    """A claim's metric: which figure (``key``, its label, convention and unit from
+    della/reporting/conventions.py, as every table shows it), from which rows of the per-sentence
+    file, and whether A's and B's rows are the same units (paired)."""
+    key: str  # della/reporting/conventions.py LABELS
     part: str  # scored | probe | sample
     statistic: Callable[[bool], Statistic]  # conditional task? -> the statistic
     paired: Callable[[bool], bool] = lambda conditional: True
     complete_only: bool = False  # scored rows with their </s> only (the truth's log p is of the whole text)
+    resampled: str = ""  # what the bootstrap holds fixed, beyond the label's definition
+
+    def label(self, conditional: bool = False) -> str:
+        return conventions.text(self.key, conditional)
+
+    def unit(self, conditional: bool = False) -> str:
+        return conventions.label(self.key, conditional).unit or ""
+
+    def convention(self, conditional: bool = False) -> str:
+        lab = conventions.label(self.key, conditional)
+        return "; ".join(part for part in (lab.definition, self.resampled) if part)
 
 
 def _same(statistic: Statistic) -> Callable[[bool], Statistic]:
     return lambda conditional: statistic
 
 
+AGGREGATE_FIXED = "the aggregate posterior held fixed (each sentence's term resampled)"
+# claims metric name (config/claims.yaml) -> how it is decided
 METRICS: dict[str, Metric] = {
-    "kl": Metric("KL", "nats/sentence", "KL(q||p) summed over layers (paper Eq. 6)", "scored", _same(mean_of("kl"))),
-    "kl_paper": Metric("KL (paper)", "nats/sentence", "layer mean (official code)", "scored",
-                       _same(mean_of("kl_paper"))),
-    "mi": Metric("MI", "nats", "calc_mi, analytic first term; aggregate posterior fixed", "scored",
-                 _same(mean_of("mi_term"))),
-    "mi_sampled": Metric("MI", "nats", "calc_mi with the first term sampled; aggregate posterior fixed", "scored",
-                         _same(mean_of("mi_sampled_term"))),
-    "au_paper@0.2": Metric("AU@0.2", "units per layer", "official calc_au (lower layers sampled), mean over layers",
-                           "scored", _same(active_units_of("mu_paper", 0.2, "mu_paper_pass2"))),
-    "au@0.2": Metric("AU*@0.2", "units per layer", "lower layers at their means, mean over layers", "scored",
-                     _same(active_units_of("mu", 0.2))),
-    "factor_info": Metric("I(F;z)", "nats", "sum over latent factors of a logistic probe's lower bound", "probe",
-                          _same(mean_of("probe_info"))),
-    "ppl": Metric("PPL*", "perplexity", "IW bound, latent terms summed over layers, per scored token", "scored",
-                  _same(ppl_of("log_p", "n_tokens"))),
-    "ppl_paper": Metric("PPL", "perplexity", "official calc_iwnll (layer mean; words + <s> + </s>)", "scored",
-                        _same(ppl_of("log_p_paper", "n_tokens_paper"))),
-    "nll": Metric("NLL*", "nats/sentence", "IW bound, latent terms summed over layers", "scored",
-                  _same(mean_of_sum("log_p", sign=-1.0))),
-    "excess": Metric("excess", "nats/sentence", "log p_true − IW bound (layer sums)", "scored",
-                     _same(excess_of("log_p")), complete_only=True),
-    "excess_paper": Metric("excess (paper)", "nats/sentence", "log p_true − official IW estimate", "scored",
-                           _same(excess_of("log_p_paper")), complete_only=True),
-    "neg_elbo": Metric("-ELBO*", "nats/sentence", "KL summed over layers", "scored", _same(mean_of_sum("rec", "kl"))),
-    "neg_elbo_paper": Metric("-ELBO", "nats/sentence", "KL averaged over layers (official)", "scored",
-                             _same(mean_of_sum("rec_paper", "kl_paper"))),
-    "bleu": Metric("BLEU", "x100", "unconditional: NLTK sentence BLEU-4 vs the test set, mean over samples; "
-                   "conditional: sacreBLEU corpus BLEU", "sample",
-                   lambda conditional: corpus_bleu_of() if conditional else mean_of("bleu"),
+    "kl": Metric("kl", "scored", _same(mean_of("kl"))),
+    "kl_paper": Metric("kl_paper", "scored", _same(mean_of("kl_paper"))),
+    "mi": Metric("mi", "scored", _same(mean_of("mi_term")), resampled=AGGREGATE_FIXED),
+    "mi_sampled": Metric("mi_sampled", "scored", _same(mean_of("mi_sampled_term")), resampled=AGGREGATE_FIXED),
+    "au_paper@0.2": Metric("au_paper@0.2", "scored", _same(active_units_of("mu_paper", 0.2, "mu_paper_pass2"))),
+    "au@0.2": Metric("au_per_group_mean@0.2", "scored", _same(active_units_of("mu", 0.2))),
+    "factor_info": Metric("factor_info_nats", "probe", _same(mean_of("probe_info"))),
+    "ppl": Metric("ppl", "scored", _same(ppl_of("log_p", "n_tokens"))),
+    "ppl_paper": Metric("ppl_paper", "scored", _same(ppl_of("log_p_paper", "n_tokens_paper"))),
+    "nll": Metric("iw_nll_sum", "scored", _same(mean_of_sum("log_p", sign=-1.0))),
+    "excess": Metric("excess_ppl", "scored", _same(excess_of("log_p")), complete_only=True),
+    "excess_paper": Metric("excess_ppl_paper", "scored", _same(excess_of("log_p_paper")), complete_only=True),
+    "neg_elbo": Metric("neg_elbo", "scored", _same(mean_of_sum("rec", "kl"))),
+    "neg_elbo_paper": Metric("neg_elbo_paper", "scored", _same(mean_of_sum("rec_paper", "kl_paper"))),
+    # unconditional: NLTK sentence BLEU of each sample vs the test set, mean; conditional: sacreBLEU corpus BLEU
+    "bleu": Metric("bleu", "sample", lambda conditional: corpus_bleu_of() if conditional else mean_of("bleu"),
                    paired=lambda conditional: conditional),
-    "self_bleu": Metric("Self-BLEU", "x100", "NLTK sentence BLEU-4 of each sample vs the others, mean", "sample",
-                        _same(mean_of("self_bleu")), paired=lambda conditional: conditional),
+    "self_bleu": Metric("self_bleu", "sample", _same(mean_of("self_bleu")), paired=lambda conditional: conditional),
 }
 
 
@@ -233,7 +232,7 @@ def decide(claim: dict, task: str, a_frames: list[pd.DataFrame], b_frames: list[
     a_cols = [_columns(rows, statistic) for rows in a_rows]
     b_cols = None if b_rows is None else [_columns(rows, statistic) for rows in b_rows]
     if any(c is None for c in a_cols + (b_cols or [])):
-        row["note"] = f"{metric.label} is not available for {'A' if any(c is None for c in a_cols) else 'B'}"
+        row["note"] = f"{metric.label(conditional)} is not available for {'A' if any(c is None for c in a_cols) else 'B'}"
         return row
     effect = bootstrap_effect(a_cols, b_cols, statistic, threshold=claim.get("threshold"), paired=paired,
                               resamples=settings["resamples"], seed=settings["seed"], level=settings["level"])
@@ -267,8 +266,10 @@ def decide_claims(claims: list[dict], runs: dict[tuple[str, str], list[Path]], *
         for task in claim_tasks(claim):
             if task not in tasks_run:
                 continue
+            conditional = task in conditional_tasks
             row = {"claim": claim["id"], "text": claim.get("text", ""), "task": task, "metric": claim["metric"],
-                   "label": metric.label, "unit": metric.unit, "convention": metric.convention, "a": claim["a"],
+                   "label": metric.label(conditional), "unit": metric.unit(conditional),
+                   "convention": metric.convention(conditional), "a": claim["a"],
                    "b": claim.get("b", ""), "threshold": claim.get("threshold", math.nan),
                    "direction": claim["direction"], "margin": claim.get("margin", 0.0),
                    "n_seeds_a": 0, "n_seeds_b": 0}
@@ -279,7 +280,7 @@ def decide_claims(claims: list[dict], runs: dict[tuple[str, str], list[Path]], *
                 row.update(verdict="not run", note=f"no run of {', '.join(missing)} on {task}")
             else:
                 row.update(n_seeds_a=len(a), n_seeds_b=len(b) if b is not None else 0)
-                row.update(decide(claim, task, a, b, conditional=task in conditional_tasks, settings=settings))
+                row.update(decide(claim, task, a, b, conditional=conditional, settings=settings))
             out.append(row)
     columns = ["claim", "text", "task", "metric", "label", "unit", "convention", "a", "b", "threshold", "direction",
                "margin", "a_value", "b_value", "effect", "lo", "hi", "verdict", "n_units", "n_seeds_a", "n_seeds_b",
@@ -298,26 +299,35 @@ def _cell(row) -> str:
     return f"{row['verdict']} {row['effect']:+.3g} [{row['lo']:+.3g}, {row['hi']:+.3g}]"
 
 
-def claims_markdown(table: pd.DataFrame, *, title: str, notes: Sequence[str] = (), labels: dict | None = None) -> str:
-    """One row per claim, one column per task (``labels``: column titles for the tasks)."""
+def claims_document(table: pd.DataFrame, *, title: str, notes: Sequence[str] = (), labels: dict | None = None):
+    """The claims table as a ``Document`` (della/reporting/html.py: Markdown and HTML from one source):
+    one row per claim, one column per task (``labels``: column titles for the tasks, e.g.
+    della/reporting/tables.py ``task_label``); the metric as the tables label it."""
+    from della.reporting.html import Document, Section
+
     labels = labels or {}
     tasks = list(dict.fromkeys(table["task"]))
-    lines = [f"# {title}", ""]
-    lines += list(notes)
     counts = table["verdict"].value_counts()
-    lines += ["", "Verdicts: " + ", ".join(f"{v} {int(counts.get(v, 0))}" for v in VERDICTS if counts.get(v, 0)), ""]
-    lines.append("| claim | metric | A | vs | " + " | ".join(labels.get(t, t) for t in tasks) + " |")
-    lines.append("|---|---|---|---|" + "---|" * len(tasks))
-    for claim_id, rows in table.groupby("claim", sort=False):
-        first = rows.iloc[0]
+    verdicts = "Verdicts: " + ", ".join(f"{v} {int(counts.get(v, 0))}" for v in VERDICTS if counts.get(v, 0))
+    rows = []
+    for claim_id, claim_rows in table.groupby("claim", sort=False):
+        first = claim_rows.iloc[0]
         versus = first["b"] if first["b"] else f"{first['threshold']:g}"
         if first["margin"]:
             versus += f" (margin {first['margin']:g})"
-        sign = ">" if first["direction"] == "greater" else "<"
-        by_task = {r["task"]: _cell(r) for _, r in rows.iterrows()}
-        lines.append(f"| {claim_id} | {first['label']} | {first['a']} | {sign} {versus} | "
-                     + " | ".join(by_task.get(t, "") for t in tasks) + " |")
-    return "\n".join(lines) + "\n"
+        by_task = {r["task"]: _cell(r) for _, r in claim_rows.iterrows()}
+        rows.append({"Claim": claim_id, "Metric": first["label"], "A": first["a"],
+                     "vs": (">" if first["direction"] == "greater" else "<") + f" {versus}",
+                     **{labels.get(t, t): by_task.get(t, "") for t in tasks}})
+    frame = pd.DataFrame(rows, columns=["Claim", "Metric", "A", "vs"] + [labels.get(t, t) for t in tasks])
+    return Document(title, paragraphs=[*notes, verdicts], sections=[Section(None, frame)])
+
+
+def claims_markdown(table: pd.DataFrame, *, title: str, notes: Sequence[str] = (), labels: dict | None = None) -> str:
+    """The claims table in Markdown (``claims_document``)."""
+    from della.reporting.html import to_markdown
+
+    return to_markdown(claims_document(table, title=title, notes=notes, labels=labels))
 
 
 def collect_runs(metric_files) -> tuple[dict[tuple[str, str], list[Path]], pd.DataFrame]:
@@ -361,19 +371,25 @@ def claims_notes(meta: pd.DataFrame, settings: dict) -> list[str]:
 
 
 def write_claims(metric_files, claims: list[dict], out_md, out_csv, *, settings: dict, title: str,
-                 recipe_names: dict[str, str] | None = None, conditional_tasks=CONDITIONAL) -> pd.DataFrame:
-    """Decide ``claims`` over the runs of ``metric_files`` and write the table (Markdown and CSV)."""
+                 recipe_names: dict[str, str] | None = None, conditional_tasks=CONDITIONAL, task_labels=None,
+                 out_html=None) -> pd.DataFrame:
+    """Decide ``claims`` over the runs of ``metric_files`` and write the table (Markdown, CSV and,
+    with ``out_html``, HTML for Snakemake's report). ``task_labels``: the tasks' column titles."""
     from della.io import atomic_write_text
+    from della.reporting.html import to_html, to_markdown
 
     runs, meta = collect_runs(metric_files)
     table = decide_claims(claims, runs, settings=settings, recipe_names=recipe_names,
                           conditional_tasks=conditional_tasks)
-    atomic_write_text(out_md, claims_markdown(table, title=title, notes=claims_notes(meta, settings)))
+    doc = claims_document(table, title=title, notes=claims_notes(meta, settings), labels=task_labels)
+    atomic_write_text(out_md, to_markdown(doc), encoding="utf-8")
+    if out_html is not None:
+        atomic_write_text(out_html, to_html(doc), encoding="utf-8")
     atomic_write_text(out_csv, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     return table
 
 
-README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+README_BLOCK = "claims"  # README.md's block of the claims study (della/reporting/readme.py)
 
 
 def merge_tables(csv_files, labels) -> str:
@@ -393,7 +409,7 @@ def merge_tables(csv_files, labels) -> str:
 def main(argv=None) -> None:
     """``python -m della.reporting.claims merge A.csv B.csv --labels "ptb twin" "real PTB"
     [--readme README.md]``: the claims tables of several runs side by side; with ``--readme``, written
-    between the README's ``<!-- claims:begin -->`` and ``<!-- claims:end -->`` lines."""
+    into the README's ``claims`` block (della/reporting/readme.py ``replace_block``, stamped)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m della.reporting.claims", description=main.__doc__)
@@ -401,7 +417,7 @@ def main(argv=None) -> None:
     merge = sub.add_parser("merge", help="several claims.csv side by side")
     merge.add_argument("csv", nargs="+", type=Path)
     merge.add_argument("--labels", nargs="+", required=True)
-    merge.add_argument("--readme", type=Path, help="write the table into this file between the claims markers")
+    merge.add_argument("--readme", type=Path, help="write the table into this file's claims block")
     args = parser.parse_args(argv)
     if len(args.labels) != len(args.csv):
         parser.error(f"{len(args.csv)} files but {len(args.labels)} labels")
@@ -412,14 +428,12 @@ def main(argv=None) -> None:
     if args.readme is None:
         print(table, end="")
         return
-    text = args.readme.read_text()
-    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
-        parser.error(f"{args.readme}: expected one {README_BEGIN} line and one {README_END} line")
-    head, rest = text.split(README_BEGIN)
-    _, tail = rest.split(README_END)
-    from della.io import atomic_write_text
+    from della.reporting.readme import replace_block
 
-    atomic_write_text(args.readme, f"{head}{README_BEGIN}\n{table}{README_END}{tail}")
+    try:
+        replace_block(args.readme, README_BLOCK, table)
+    except ValueError as err:
+        parser.error(str(err))
 
 
 if __name__ == "__main__":

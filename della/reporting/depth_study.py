@@ -5,8 +5,8 @@ KL over layers (``kl_reduction: mean``), which acts as a KL weight of 1/L?
 DELLA is trained with a constant beta = 1 and no other trick at depths L (config
 ``study_depth.depths``) with the KL reduced over layers by the mean (official code) and by the
 sum (paper Eq. 6); everything else is the config's. The table and the figure give, against L:
-KL (nats per sentence, summed over layers, whatever the training reduction), MI, active units
-(mean over layers of the per-layer count at delta 0.01 and 0.2) and PPL in both conventions
+KL (nats per sentence, summed over layers, whatever the training reduction), MI (sampled), active
+units (mean over layers of the per-layer count at delta 0.01 and 0.2) and PPL in both conventions
 (``ppl``: latent terms summed over layers, paper Eq. 6, per scored token; ``ppl_paper``: the
 official code's ``calc_iwnll``, latent terms averaged over layers, per word + <s> + </s>; see
 CONVENTIONS.md), mean ± std over seeds.
@@ -22,19 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from della.io import atomic_write_text  # noqa: E402
+from della.reporting import conventions  # noqa: E402
 from della.reporting.plots import save  # noqa: E402
 from della.reporting.tables import format_cell, load_runs  # noqa: E402
 
-# table column -> metrics.json key
-COLUMNS = {
-    "KL": "kl",
-    "MI": "mi",
-    "AU@0.01": "au_per_group_mean@0.01",
-    "AU@0.2": "au_per_group_mean@0.2",
-    "PPL* (sum, Eq. 6)": "ppl",
-    "PPL (paper, official code)": "ppl_paper",
-    "-ELBO": "neg_elbo",
-}
+# metrics.json keys of the table's columns (labels: della/reporting/conventions.py)
+KEYS = ["kl", "mi_sampled", "au_per_group_mean@0.01", "au_per_group_mean@0.2", "ppl", "ppl_paper", "neg_elbo"]
+COLUMNS = {conventions.text(key): key for key in KEYS}
 
 
 def depth_table(metric_files, task: str, data_source: str) -> tuple[pd.DataFrame, str]:
@@ -42,18 +36,18 @@ def depth_table(metric_files, task: str, data_source: str) -> tuple[pd.DataFrame
     parsed = runs.recipe.str.extract(r"^della-depth(?P<L>\d+)-(?P<kl_reduction>mean|sum)$")
     runs = pd.concat([parsed.assign(L=parsed.L.astype(int)), runs], axis=1).sort_values(["kl_reduction", "L"])
     lines = [f"# Depth study: DELLA with constant beta = 1 on {task} ({data_source})", "",
-             "Columns: " + " ".join(__doc__.split("The table and the figure give, against L:")[1]
-                                                         .split())[:-1] + ".", "",
              "| kl_reduction | L | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for _, row in runs.iterrows():
         lines.append(f"| {row.kl_reduction} | {row.L} | " + " | ".join(format_cell(row, k) for k in COLUMNS.values())
                      + " |")
+    lines += [""] + [f"- {line}" for line in conventions.legend(KEYS)]
     return runs, "\n".join(lines) + "\n"
 
 
 def plot_depth(runs: pd.DataFrame, stem: Path, title: str) -> list[Path]:
-    panels = [("KL (nats)", ["kl"]), ("active units / layer", ["au_per_group_mean@0.01", "au_per_group_mean@0.2"]),
-              ("PPL", ["ppl", "ppl_paper"])]
+    panels = [(conventions.label("kl").axis, ["kl"]), ("AU (layer mean, at means; δ in the legend)",
+                                                        ["au_per_group_mean@0.01", "au_per_group_mean@0.2"]),
+              ("PPL (both conventions: legend)", ["ppl", "ppl_paper"])]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     for ax, (label, keys) in zip(axes, panels):
         for reduction, sub in runs.groupby("kl_reduction"):
@@ -62,7 +56,8 @@ def plot_depth(runs: pd.DataFrame, stem: Path, title: str) -> list[Path]:
                     continue
                 std = sub[f"{key}_std"].fillna(0)
                 ax.errorbar(sub.L, sub[f"{key}_mean"], yerr=std, marker="o", ms=3, capsize=2,
-                            label=f"{reduction}: {key}" if len(keys) > 1 else f"kl_reduction {reduction}")
+                            label=(f"{reduction}: {conventions.text(key)}" if len(keys) > 1
+                                   else f"kl_reduction {reduction}"))
         ax.set_xlabel("depth L (layers, one latent each)")
         ax.set_ylabel(label)
         ax.set_xticks(sorted(runs.L.unique()))

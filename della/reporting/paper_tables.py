@@ -1,24 +1,33 @@
-"""The DELLA paper's tables 1, 2, 4, 5, 8 and 9, regenerated from our runs, as CSV, Markdown and LaTeX.
+"""The DELLA paper's tables 1, 2, 4, 5, 8 and 9, regenerated from our runs, as CSV, Markdown, HTML and
+LaTeX.
 
 Hu et al. (NAACL 2022): table 1 (Yelp, Yahoo) and table 8 (PTB, SNLI) — language modelling and
 unconditional generation; table 2 (CNN/DM, WritingPrompts) and table 9 (Quora) — conditional
 generation; table 4 — DELLA ablations on Yelp; table 5 — training tricks on Yelp. The layouts,
 recipe names and paper numbers come from ``config/paper_numbers.csv``.
 
-Each metric the paper reports has two cells: ours computed the PAPER's way (``PPL``: the
-official ``calc_iwnll`` — mean-over-layers latent term, words + <s> + </s>; ``-ELBO``/``KL``:
-layer means; ``AU``: lower layers sampled, ``>=`` 0.2; ``Dist``: Li et al.'s distinct-2 over
-tokens; ``JS``: mean max unigram Jaccard) and the paper's number (``(paper)``). The principled
-figures (layer sums, our token count, lower layers at their means, distinct over n-grams,
-pairwise 2-gram Jaccard) are their own ``*`` columns. CONVENTIONS.md lists every column.
+**Cells.** Where the paper reports a number, the cell is ``ours (paper)``: ours computed the paper's
+way (the official code's conventions, e.g. ``PPL (layer mean)``) with the paper's number in
+parentheses — or ``(n/c)`` where the two cannot be compared: our data is a synthetic twin, a
+synthetic stand-in or a stand-in data set, or (likelihoods) the model has its own tokenizer instead
+of pretrained GPT-2's BPE. The other convention of the same quantity has its own column (``PPL
+(layer sum)``...). Every column's label names its convention (``della/reporting/conventions.py``).
 
-Rows: every recipe of the paper's table (our ``lm`` stands for the paper's GPT-2 rows) on the
-table's tasks, plus every run of those recipes on other tasks (e.g. table 4's ablations on
-PTB in the smoke run); a recipe we did not run shows ``–``. Several seeds: mean ± sample std.
-Marks: ``†`` a paper number read with low/medium confidence; ``n/c`` no comparison possible
-(synthetic twin; PPL of a model with its own tokenizer, i.e. not pretrained GPT-2); next to
-the task, ``[synthetic]``, ``[stand-in]``, ``[capped]``, ``[split by project]`` from the task's
-``info.json``. Best value of a column among our rows of a task in bold.
+**Rows.** Every row of the paper's table (``–`` where we did not run it) and every recipe we ran on
+the table's tasks: tables 1, 2, 8 and 9 keep every recipe; table 4 the recipes that change a model's
+architecture (options, latent size, which layers get a KL term: ``family`` ``ablation``) and table 5
+those that change its training objective (β schedule, free bits, BoW, BN: ``trick``) — on Yelp and
+on every other unconditional task where one ran. ``°`` marks a recipe the paper did not run.
+Several seeds: mean ± sample std. ``†`` a paper number read with low/medium confidence. Best of our
+values per column and task in bold. Under each table: the runs' budget, the legend of the labels, the
+data notes.
+
+**CSV.** One row per (task, recipe): ``<key>`` and ``<key>_std`` (our figure, metrics.json key), and for a
+key the paper reports ``<key> (paper)``, ``<key> (paper confidence)`` and ``<key> comparable``.
+
+**Width.** Tables 1, 8 and 2 are two tables each (``a``: likelihood and latent space, ``b``:
+generation; table 2: ``a`` generation, ``b`` latent space), so that no Markdown table is wider than
+twelve columns; the CSV keeps one row per (task, recipe) with every number.
 """
 from __future__ import annotations
 
@@ -30,55 +39,59 @@ from pathlib import Path
 import pandas as pd
 
 from della.io import atomic_write_text
-from della.reporting import tables
+from della.reporting import conventions, tables
+from della.reporting.html import Document, Section, to_html, to_markdown
 
 PAPER_TABLE_IDS = (1, 2, 4, 5, 8, 9)
 
 
 @dataclass(frozen=True)
 class Column:
-    label: str  # the paper's column name
-    key: str  # metrics.json key computed the paper's way
-    paper_metric: str  # metric name in config/paper_numbers.csv
+    key: str  # metrics.json key (computed the paper's way where the paper reports the quantity)
+    paper_metric: str | None  # metric name in config/paper_numbers.csv; None: a column of ours alone
     better: str | None  # "low" / "high" / None (no bold)
-    principled: str | None = None  # metrics.json key of the principled figure, shown as "<label>*"
     likelihood: bool = False  # depends on the tokenizer (PPL): n/c unless the model is pretrained GPT-2
-    scale: float = 1.0
 
 
-PPL = Column("PPL", "ppl_paper", "ppl", "low", principled="ppl", likelihood=True)
-ELBO = Column("-ELBO", "neg_elbo_paper", "neg_elbo", "low", principled="neg_elbo")
-KL = Column("KL", "kl_paper", "kl", None, principled="kl")
-MI = Column("MI", "mi", "mi", "high")
-AU = Column("AU", "au_paper@0.2", "au", "high", principled="au_per_group_mean@0.2")
-BLEU = Column("BLEU", "bleu", "bleu", "high")
-MAUVE = Column("MAUVE", "mauve", "mauve", "high")
-SB = Column("SB", "self_bleu", "self_bleu", "low")
-DIST = Column("Dist", "dist_tok_2", "dist", "high", principled="dist_2")
-JS = Column("JS", "js_max_1", "js", "low", principled="jaccard_2")
-R1 = Column("R-1", "rouge1", "rouge1", "high")
-R2 = Column("R-2", "rouge2", "rouge2", "high")
-RL = Column("R-L", "rougeL", "rougeL", "high")
-BERTSCORE = Column("BERTScore", "bertscore_f1", "bertscore", "high")
+# the paper's way, then the other convention of the same quantity
+LM_COLUMNS = [Column("ppl_paper", "ppl", "low", likelihood=True), Column("ppl", None, "low", likelihood=True),
+              Column("neg_elbo_paper", "neg_elbo", "low"), Column("neg_elbo", None, "low"),
+              Column("kl_paper", "kl", None), Column("kl", None, None),
+              Column("mi", "mi", "high"), Column("mi_sampled", None, "high"),
+              Column("au_paper@0.2", "au", "high"), Column("au_per_group_mean@0.2", None, "high")]
+GEN_COLUMNS = [Column("bleu", "bleu", "high"), Column("mauve", "mauve", "high"), Column("self_bleu", "self_bleu", "low"),
+               Column("dist_tok_2", "dist", "high"), Column("dist_2", None, "high"),
+               Column("js_max_1", "js", "low"), Column("jaccard_2", None, "low")]
+COND_GEN_COLUMNS = [Column("bleu", "bleu", "high"), Column("rouge1", "rouge1", "high"), Column("rouge2", "rouge2", "high"),
+                    Column("rougeL", "rougeL", "high"), Column("bertscore_f1", "bertscore", "high"),
+                    Column("self_bleu", "self_bleu", "low"), Column("dist_tok_2", "dist", "high"),
+                    Column("js_max_1", "js", "low")]
+COND_LATENT_COLUMNS = [Column("kl_paper", "kl", None), Column("kl", None, None),
+                       Column("au_paper@0.2", "au", "high"), Column("au_per_group_mean@0.2", None, "high")]
 
-LM_COLUMNS = [PPL, ELBO, KL, MI, AU]
-# no CND column: the paper's definition could not be established (CND_NOTE, under tables 1 and 8)
-UNCOND_COLUMNS = [PPL, ELBO, KL, MI, AU, BLEU, MAUVE, SB, DIST, JS]
-COND_COLUMNS = [BLEU, R1, R2, RL, BERTSCORE, SB, DIST, JS, KL, AU]
+# table -> (title, the paper's tasks, [(sub-table heading, columns)], the recipe families it keeps)
 TABLES = {
-    1: ("Language modelling and unconditional generation (Yelp, Yahoo)", ["yelp", "yahoo"], UNCOND_COLUMNS),
-    8: ("Language modelling and unconditional generation (PTB, SNLI)", ["ptb", "snli"], UNCOND_COLUMNS),
-    2: ("Conditional generation (CNN/DM, WritingPrompts)", ["cnndm", "wp"], COND_COLUMNS),
-    9: ("Conditional generation (Quora)", ["quora"], [BLEU, R1, R2, RL, BERTSCORE, KL]),
-    4: ("DELLA ablations (Yelp)", ["yelp"], LM_COLUMNS),
-    5: ("Training tricks (Yelp)", ["yelp"], LM_COLUMNS),
+    1: ("Language modelling and unconditional generation (Yelp, Yahoo)", ["yelp", "yahoo"],
+        [("a: likelihood and latent space", LM_COLUMNS), ("b: generation", GEN_COLUMNS)], None),
+    8: ("Language modelling and unconditional generation (PTB, SNLI)", ["ptb", "snli"],
+        [("a: likelihood and latent space", LM_COLUMNS), ("b: generation", GEN_COLUMNS)], None),
+    2: ("Conditional generation (CNN/DM, WritingPrompts)", ["cnndm", "wp"],
+        [("a: generation", COND_GEN_COLUMNS), ("b: latent space", COND_LATENT_COLUMNS)], None),
+    9: ("Conditional generation (Quora)", ["quora"],
+        [(None, [Column("bleu", "bleu", "high"), Column("rouge1", "rouge1", "high"), Column("rouge2", "rouge2", "high"),
+                 Column("rougeL", "rougeL", "high"), Column("bertscore_f1", "bertscore", "high"),
+                 Column("kl_paper", "kl", None), Column("kl", None, None)])], None),
+    4: ("DELLA ablations (Yelp)", ["yelp"], [(None, LM_COLUMNS)], "ablation"),
+    5: ("Training tricks (Yelp)", ["yelp"], [(None, LM_COLUMNS)], "trick"),
 }
 CONDITIONAL = {"cnndm", "wp", "quora"}
 # our recipe -> the paper's model name in config/paper_numbers.csv
 PAPER_NAME = {"lm": "gpt2"}
+NOT_COMPARABLE_DATA = {"synthetic twin", "synthetic stand-in", "stand-in data set"}
 CND_NOTE = ("No CND column: the paper cites Li et al. (2020, ICML) for it, but its formula could not be "
             "established offline (the paper's values reach 1.95; our opt-in `cnd` in metrics.json is an n-gram "
             "Jensen-Shannon stand-in, <= ln 2, on another scale), so the paper's CND numbers are not shown.")
+OURS_ONLY = "°"
 
 
 def _paper_name(recipe: str) -> str:
@@ -127,6 +140,10 @@ class PaperNumbers:
         inverse = {v: k for k, v in PAPER_NAME.items()}
         return [inverse.get(m, m) for m in dict.fromkeys(models)]
 
+    def has_row(self, table: int, task: str, recipe: str) -> bool:
+        df = self.df
+        return bool(((df.table == table) & (df.task == task) & (df.model == _paper_name(recipe))).any())
+
     def lookup(self, table: int, task: str, recipe: str, metric: str):
         """(value, confidence) of the paper's cell, or (None, None). The table's own number first,
         then the same (task, model, metric) in another table (e.g. DELLA's Yelp row in table 1)."""
@@ -148,100 +165,115 @@ def _fmt(x, std=None) -> str:
     return text
 
 
-def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos: dict) -> dict:
-    """The table as data: ``frame`` (numbers, one row per (task, recipe), for the CSV) and
-    ``cells`` (display strings for Markdown / LaTeX, with ``bold`` flags) plus the notes."""
-    title, paper_tasks, columns = TABLES[table]
-    recipes = paper.recipes(table)
-    keys = [c.key for c in columns] + [c.principled for c in columns if c.principled]
-    keys += [f"below_{convention}" for convention in tables.BOUNDED.values()]
-    agg = aggregate_seeds(runs[runs.recipe.isin(recipes)] if not runs.empty else runs, keys)
-    want_conditional = table in (2, 9)
-    extra_tasks = [t for t in dict.fromkeys(agg.task) if t not in paper_tasks
-                   and (t in CONDITIONAL) == want_conditional and table in (4, 5)]
-    tasks = paper_tasks + extra_tasks
-    ran = set(zip(agg.task, agg.recipe)) if len(agg) else set()
+def comparable(info: dict | None, column: Column, pretrained: bool) -> bool:
+    """Can our cell stand beside the paper's? Not on other data (a twin, a synthetic stand-in, a stand-in
+    data set), and not for a likelihood of a model with its own tokenizer (not pretrained GPT-2's BPE)."""
+    info = info or {}
+    kind = info.get("data_kind") or ("synthetic twin" if info.get("source") == "synthetic" else "real")
+    if kind in NOT_COMPARABLE_DATA:
+        return False
+    return not (column.likelihood and not pretrained)
+
+
+def table_rows(table: int, agg: pd.DataFrame, paper: PaperNumbers, families: dict | None) -> list[tuple[str, str]]:
+    """(task, recipe) of every row: the paper's rows of the table, then every recipe we ran on its tasks
+    (of its family for tables 4 and 5), in the order they ran."""
+    _, paper_tasks, _, family = TABLES[table]
+    families = families or {}
+    ran = list(dict.fromkeys(zip(agg.task, agg.recipe))) if len(agg) else []
+    conditional = table in (2, 9)
+
+    def kept(task, recipe):
+        if family is None:
+            return task in paper_tasks
+        in_family = families.get(recipe) == family or recipe in paper.recipes(table)
+        return in_family and (task in CONDITIONAL) == conditional
+
+    ours = [(t, r) for t, r in ran if kept(t, r)]
+    tasks = paper_tasks + [t for t in dict.fromkeys(t for t, _ in ours) if t not in paper_tasks]
     rows = []
     for task in tasks:
-        for recipe in recipes:
-            in_paper = task in paper_tasks and any(
-                paper.lookup(table, task, recipe, c.paper_metric)[0] is not None for c in columns)
-            if in_paper or (task, recipe) in ran:
-                rows.append((task, recipe))
-    records, display = [], []
+        in_paper = [r for r in paper.recipes(table) if task in paper_tasks and paper.has_row(table, task, r)]
+        rows += [(task, r) for r in in_paper]
+        rows += [(t, r) for t, r in ours if t == task and r not in in_paper]
+    return rows
+
+
+def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos: dict, families=None) -> dict:
+    """The table as data: ``frame`` (numbers, one row per (task, recipe), for the CSV) and ``document``
+    (display strings for Markdown / HTML / LaTeX, one section per sub-table, with bold flags and notes)."""
+    title, _, sections, _ = TABLES[table]
+    conditional = table in (2, 9)
+    columns = [c for _, cols in sections for c in cols]
+    # below_<convention>: the figure is below the twin's truth in every seed (tables.BOUNDED: marked ‡)
+    agg = aggregate_seeds(runs, [c.key for c in columns] + [f"below_{c}" for c in tables.BOUNDED.values()])
     stats = agg.set_index(["task", "recipe"]) if len(agg) else None
-    dagger = nc = below = False
+    rows = table_rows(table, agg, paper, families)
+    records, displays = [], {heading: [] for heading, _ in sections}
+    dagger = nc = ours_only = below = False
     for task, recipe in rows:
         have = stats is not None and (task, recipe) in stats.index
         run = stats.loc[(task, recipe)] if have else None
-        marks = tables.task_marks(infos.get(task))
-        rec = {"table": table, "task": task, "task_marks": ", ".join(marks), "recipe": recipe,
+        info = infos.get(task)
+        in_paper = paper.has_row(table, task, recipe)
+        ours_only |= not in_paper
+        rec = {"table": table, "task": task, "task_marks": ", ".join(tables.task_marks(info)), "recipe": recipe,
+               "family": (families or {}).get(recipe, ""), "in_paper": in_paper,
                "n_seeds": int(run["n_seeds"]) if have else 0}
-        cells = {"Task": task + (f" [{', '.join(marks)}]" if marks else ""), "Model": recipe}
-        for col in columns:
-            ours = std = None
-            if have and col.key + "_mean" in run.index and not pd.isna(run[col.key + "_mean"]):
-                ours, std = float(run[col.key + "_mean"]), run.get(col.key + "_std")
-            value, conf = paper.lookup(table, task, recipe, col.paper_metric)
-            comparable = not (have and (run["synthetic"] or (col.likelihood and run["pretrained_mean"] < 1)))
-            rec[col.label] = ours
-            rec[col.label + "_std"] = None if std is None or pd.isna(std) else float(std)
-            rec[col.label + "_paper"] = value
-            rec[col.label + "_paper_confidence"] = conf
-            rec[col.label + "_comparable"] = comparable
-            cells[col.label] = _fmt(ours, std)
-            if have and tables.below_truth(run, col.key):
-                cells[col.label] += f" {tables.BELOW_MARK}"
-                below = True
-            if value is None:
-                cells[col.label + " (paper)"] = "–"
-            elif not comparable:
-                cells[col.label + " (paper)"] = "n/c"
-                nc = True
-            else:
-                mark = "†" if conf in ("low", "medium") else ""
-                dagger |= bool(mark)
-                cells[col.label + " (paper)"] = f"{value:.2f}{mark}"
-            if col.principled:
-                p = float(run[col.principled + "_mean"]) if have and col.principled + "_mean" in run.index \
-                    and not pd.isna(run[col.principled + "_mean"]) else None
-                pstd = run.get(col.principled + "_std") if p is not None else None
-                rec[col.label + "*"] = p
-                cells[col.label + "*"] = _fmt(p, pstd)
-                if have and tables.below_truth(run, col.principled):
-                    cells[col.label + "*"] += f" {tables.BELOW_MARK}"
+        for heading, cols in sections:
+            cells = {"Task": tables.task_label(task, info), "Model": recipe + ("" if in_paper else f" {OURS_ONLY}")}
+            for col in cols:
+                label = conventions.text(col.key, conditional)
+                ours = std = None
+                if have and f"{col.key}_mean" in run.index and not pd.isna(run[f"{col.key}_mean"]):
+                    ours, std = float(run[f"{col.key}_mean"]), run.get(f"{col.key}_std")
+                rec[col.key] = ours
+                rec[f"{col.key}_std"] = None if std is None or pd.isna(std) else float(std)
+                text = _fmt(ours, std)
+                if have and tables.below_truth(run, col.key):
+                    text += f" {tables.BELOW_MARK}"
                     below = True
+                if col.paper_metric is not None:
+                    value, conf = paper.lookup(table, task, recipe, col.paper_metric)
+                    can = comparable(info, col, bool(have and run["pretrained_mean"] >= 1))
+                    rec[f"{col.key} (paper)"] = value
+                    rec[f"{col.key} (paper confidence)"] = conf
+                    rec[f"{col.key} comparable"] = can
+                    if value is not None:
+                        if not can and ours is None:
+                            pass  # nothing of ours to compare
+                        elif not can:
+                            text += " (n/c)"
+                            nc = True
+                        else:
+                            mark = "†" if conf in ("low", "medium") else ""
+                            dagger |= bool(mark)
+                            text += f" ({value:.2f}{mark})"
+                cells[label] = text
+            displays[heading].append(cells)
         records.append(rec)
-        display.append(cells)
     frame = pd.DataFrame(records)
-    shown = pd.DataFrame(display)
-    # bold: the best of our paper-convention values per column within a task
-    bold_mask = pd.DataFrame(False, index=shown.index, columns=shown.columns)
-    for col in columns:
-        if not col.better or col.label not in frame.columns:
-            continue
-        for task in tasks:
-            idx = frame.index[(frame.task == task) & frame[col.label].notna()]
-            vals = frame.loc[idx, col.label].astype(float)
-            if len(idx) < 2 or vals.nunique() < 2:
-                continue  # nothing to single out
-            best = vals.min() if col.better == "low" else vals.max()
-            bold_mask.loc[idx[(vals == best).to_numpy()], col.label] = True
-    notes = [
-        "Cells: ours computed the paper's way | (paper) the paper's number | * the principled figure "
-        "(PPL*: latent terms summed over layers, per scored token; -ELBO*, KL*: layer sums; AU*: lower "
-        "layers at their posterior means; Dist*: distinct-2 over n-grams; JS*: mean pairwise 2-gram "
-        "Jaccard). See CONVENTIONS.md.",
-        "Our `lm` rows are the paper's GPT-2 rows.",
-    ]
+    doc = Document(f"Table {table}: {title}")
+    doc.paragraphs.append("Cells: ours (the paper's number; n/c where the two cannot be compared). Labels name "
+                          "their convention: the paper's way is the layer mean (official code), the other column "
+                          "of the same quantity the layer sum; legend below.")
+    tasks = list(dict.fromkeys(t for t, _ in rows))
+    for heading, cols in sections:
+        shown = pd.DataFrame(displays[heading], columns=["Task", "Model"]
+                             + [conventions.text(c.key, conditional) for c in cols])
+        doc.sections.append(Section(heading, shown, _bold(frame, shown, cols, tasks, conditional)))
+    notes = conventions.legend([c.key for c in columns], conditional)
+    notes.append("Our `lm` rows are the paper's GPT-2 rows.")
+    if ours_only:
+        notes.append(f"{OURS_ONLY}: a recipe the paper did not run (our row only).")
     if table in (1, 8):
         notes.append(CND_NOTE)
     if dagger:
         notes.append("†: a paper number read with low or medium confidence from the paper's text "
                      "(config/paper_numbers.csv `confidence`); check the PDF before relying on it.")
     if nc:
-        notes.append("n/c: not comparable — a synthetic twin of the task, or (PPL) a model with its own "
-                     "tokenizer instead of pretrained GPT-2's BPE.")
+        notes.append("n/c: not comparable — our data is a synthetic twin, a synthetic stand-in or a stand-in data "
+                     "set, or (PPL) the model has its own tokenizer instead of pretrained GPT-2's BPE.")
     if below:
         notes.append(tables.BELOW_NOTE)
     if any(c.likelihood for c in columns):  # the truth of each twin: the floor of the PPL columns
@@ -251,7 +283,27 @@ def build_paper_table(table: int, runs: pd.DataFrame, paper: PaperNumbers, infos
         notes.append("No run of this table's recipes on its tasks in this config: paper numbers only.")
     elif (frame.n_seeds > 1).any():
         notes.append("± : sample standard deviation over seeds.")
-    return {"title": f"Table {table}: {title}", "frame": frame, "cells": shown, "bold": bold_mask, "notes": notes}
+    doc.notes = notes
+    return {"title": doc.title, "frame": frame, "document": doc}
+
+
+def _bold(frame: pd.DataFrame, shown: pd.DataFrame, cols, tasks, conditional) -> pd.DataFrame:
+    """The best of our values per column within a task."""
+    bold = pd.DataFrame(False, index=shown.index, columns=shown.columns)
+    if frame.empty:
+        return bold
+    for col in cols:
+        if not col.better or col.key not in frame.columns:
+            continue
+        label = conventions.text(col.key, conditional)
+        for task in tasks:
+            idx = frame.index[(frame.task == task) & frame[col.key].notna()]
+            vals = frame.loc[idx, col.key].astype(float)
+            if len(idx) < 2 or vals.nunique() < 2:
+                continue  # nothing to single out
+            best = vals.min() if col.better == "low" else vals.max()
+            bold.loc[idx[(vals == best).to_numpy()], label] = True
+    return bold
 
 
 def truth_note(task: str, runs: pd.DataFrame) -> str | None:
@@ -262,9 +314,10 @@ def truth_note(task: str, runs: pd.DataFrame) -> str | None:
     truth = runs[(runs.task == task) & runs.true_nll.notna()]
     if truth.empty:
         return None
-    return (f"H(X) of the {task} twin (the truth on the scored sentences, the floor of every likelihood): "
-            f"PPL {truth.true_ppl_paper.mean():.2f}, PPL* {truth.true_ppl.mean():.2f}, "
-            f"{truth.true_nll.mean():.2f} nats per sentence.")
+    return (f"{tables.TRUTH_RECIPE} of the {task} twin (the truth on the scored sentences, the floor of every "
+            f"likelihood): {conventions.text('ppl_paper')} {truth.true_ppl_paper.mean():.2f}, "
+            f"{conventions.text('ppl')} {truth.true_ppl.mean():.2f}, {truth.true_nll.mean():.2f} nats per sentence "
+            f"(both -ELBO columns).")
 
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -274,37 +327,43 @@ _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
 def _tex(text: str) -> str:
     out = "".join(_TEX_ESCAPES.get(ch, ch) for ch in str(text))
     return (out.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$").replace("–", "--")
-            .replace("*", r"$^*$"))
-
-
-def to_markdown(table: dict) -> str:
-    cells = table["cells"].copy()
-    for col in cells.columns:
-        cells[col] = [f"**{v}**" if b else v for v, b in zip(cells[col], table["bold"][col])]
-    body = cells.to_markdown(index=False) if len(cells) else "_no rows_"
-    return f"# {table['title']}\n\n{body}\n\n" + "\n".join(f"- {n}" for n in table["notes"]) + "\n"
+            .replace("°", r"$^\circ$").replace("δ", r"$\delta$").replace("÷", r"$\div$").replace("×", r"$\times$")
+            .replace("β", r"$\beta$"))
 
 
 def to_latex(table: dict) -> str:
-    cells = table["cells"].copy()
-    for col in cells.columns:
-        cells[col] = [rf"\textbf{{{_tex(v)}}}" if b else _tex(v) for v, b in zip(cells[col], table["bold"][col])]
-    cells.columns = [_tex(c) for c in cells.columns]
-    body = cells.to_latex(index=False, escape=False, column_format="ll" + "r" * (len(cells.columns) - 2))
-    notes = "\n".join(rf"\item {_tex(n)}" for n in table["notes"])
-    return (f"% {table['title']} (generated by della/reporting/paper_tables.py; needs booktabs)\n{body}"
-            f"\\begin{{itemize}}\n{notes}\n\\end{{itemize}}\n")
+    doc = table["document"]
+    parts = [f"% {doc.title} (generated by della/reporting/paper_tables.py; needs booktabs)"]
+    for section in doc.sections:
+        cells = section.frame.copy()
+        for col in cells.columns:
+            cells[col] = [rf"\textbf{{{_tex(v)}}}" if b else _tex(v) for v, b in zip(cells[col], section.bold[col])]
+        cells.columns = [_tex(c) for c in cells.columns]
+        if section.heading:
+            parts.append(f"% {section.heading}")
+        parts.append(cells.to_latex(index=False, escape=False, column_format="ll" + "r" * (len(cells.columns) - 2)))
+    notes = "\n".join(rf"\item {_tex(n)}" for n in doc.notes)
+    return "\n".join(parts) + f"\\begin{{itemize}}\n{notes}\n\\end{{itemize}}\n"
 
 
-def write_paper_table(table: int, metric_files, info_files, paper_csv, out_prefix) -> dict:
-    """Write ``<out_prefix>.csv``, ``.md`` and ``.tex`` for paper table ``table``."""
+def write_paper_table(table: int, metric_files, info_files, paper_csv, out_prefix, families=None) -> dict:
+    """Write ``<out_prefix>.csv``, ``.md``, ``.html`` and ``.tex`` for paper table ``table``.
+    ``families``: ``{recipe: "base" | "ablation" | "trick"}`` (della/config.py ``recipe_family``)."""
     if table not in TABLES:
         raise ValueError(f"paper table {table}: expected one of {sorted(TABLES)}")
-    result = build_paper_table(table, load_run_metrics(metric_files), PaperNumbers(paper_csv),
-                               tables.load_infos(info_files))
+    infos = tables.load_infos(info_files)
+    result = build_paper_table(table, load_run_metrics(metric_files), PaperNumbers(paper_csv), infos, families)
+    shown = set(zip(result["frame"].task, result["frame"].recipe)) if len(result["frame"]) else set()
+    # the budget of the runs this table shows, first under it
+    files = []
+    for path in metric_files:
+        metrics = json.loads(Path(path).read_text())
+        if (metrics["task"], metrics["recipe"]) in shown:
+            files.append(path)
+    result["document"].notes[:0] = tables.budget_lines(files)
     out_prefix = Path(out_prefix)
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_prefix.with_suffix(".csv"), result["frame"].to_csv(index=False), encoding="utf-8")
-    atomic_write_text(out_prefix.with_suffix(".md"), to_markdown(result), encoding="utf-8")
+    atomic_write_text(out_prefix.with_suffix(".csv"), result["frame"].to_csv(index=False))
+    atomic_write_text(out_prefix.with_suffix(".md"), to_markdown(result["document"]), encoding="utf-8")
+    atomic_write_text(out_prefix.with_suffix(".html"), to_html(result["document"]), encoding="utf-8")
     atomic_write_text(out_prefix.with_suffix(".tex"), to_latex(result), encoding="utf-8")
     return result

@@ -1,31 +1,34 @@
-"""Comparison tables laid out like the paper's, with the paper's numbers beside ours.
+"""The project's result tables: every run, every figure under a label that names its convention.
 
-* ``unconditional.{csv,md}`` — paper tables 1 and 8 (Yelp, Yahoo, PTB, SNLI): PPL, -ELBO, KL, MI,
-  AU, BLEU, Self-BLEU, Dist, JS (MAUVE when its local model was configured; no CND column: its
-  definition could not be established, CONVENTIONS.md).
-* ``conditional.{csv,md}`` — paper tables 2 and 9 (CNN/DM, WritingPrompts, Quora): BLEU, ROUGE-1/2/L,
-  (BERTScore), Self-BLEU, Dist, JS, KL, AU, and PPL* (the true bound, no paper number).
-* ``factors.{csv,md}`` — synthetic twins: the nats of each generating factor in z (I(F_k; z), a
-  logistic probe's lower bound, della/evaluation/probes.py), accuracy and its chance level, with
-  the same probe on each model at initialisation as a control row (``<recipe> @ init``).
+* ``unconditional.{md,html,csv}`` — Yelp, Yahoo, PTB, SNLI: a likelihood-and-latent table (PPL,
+  -ELBO and KL in both layer conventions, MI, AU at both δ, I(F;z)) and a generation table (BLEU,
+  Self-BLEU, Dist-2, JS, MAUVE).
+* ``conditional.{md,html,csv}`` — CNN/DM, WritingPrompts, Quora: generation (BLEU, ROUGE, BERTScore,
+  Self-BLEU, Dist-2, JS) and likelihood and latent space (PPL (layer sum): the true bound, KL, MI,
+  AU, I(F;z)).
+* ``factors.{md,html,csv}`` — synthetic twins: the nats of each generating factor in z (I(F_k; z), a
+  logistic probe's lower bound, della/evaluation/probes.py) beside H(F_k), the probe's accuracy and
+  its chance level, with the same probe on each model at initialisation as a control row
+  (``<recipe> @ init``).
+
+Column labels come from ``della/reporting/conventions.py`` (``PPL (layer mean)``, ``KL (layer sum)``,
+``MI (sampled)``, ``AU (δ=0.2, …)``, ``I(F;z) (probe bound)``...), defined in the legend under each
+table. The paper's numbers are not here: the paper tables (``della/reporting/paper_tables.py``) put them
+beside ours where a cell can be compared. Every row names its task with its data marks (``task_label``:
+``ptb [synthetic]``, ``yelp [stand-in data set]``, ``cnndm [SYNTHETIC stand-in]``, ``[capped]``...), and
+under each table the run's budget (steps, batch, model size, seeds; the evaluation's sentences, IW
+samples and samples) and the data notes.
 
 The CSV holds every scalar of every run's metrics.json over the seeds of the run as ``<key>_mean``
-and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``, and a
-``paper_<column>`` beside each column the paper reports; the Markdown shows ``mean ± std (paper)``.
-On synthetic twins two reference rows give what the generator makes exact (``info.json``, the
-runs' ``true_*``): ``H(factors)`` in the KL and I(F;z) columns — the (joint, layer-sum) KL of a
-model whose z encodes exactly the factors, and the most a z can carry about them — and ``H(X)``
-(H(target | source) for conditional twins) in the PPL and -ELBO columns: the truth's own PPL and
-nats per sentence on the scored sentences, the floor of every likelihood. A PPL or -ELBO cell
-marked ``‡`` is below it: in every seed the 95% interval of the run's excess over the truth
-(della/evaluation/evaluate.py ``truth_figures``) lies below 0, so that figure is not a bound.
-Conventions (stated again in the Markdown): every cell beside a paper number is computed the paper's way
-(CONVENTIONS.md): PPL as the official calc_iwnll (latent terms averaged over layers, per word + <s> + </s>);
--ELBO and KL in nats per sentence, layer means; AU at delta 0.2 with the lower layers sampled, mean over
-layers of the per-layer count; BLEU / Self-BLEU / Dist x100, Dist = Li et al.'s distinct-2 over tokens;
-JS = mean max unigram Jaccard. The principled figures (ppl, neg_elbo, kl: layer sums, scored tokens) are in
-the CSV and in the paper tables' * columns. Our ``lm`` rows are compared with the paper's GPT-2 rows, ``bart``
-with its BART rows (CNN/DM, Quora).
+and ``<key>_std`` (sample standard deviation; empty with one seed), with ``n_seeds``; the Markdown
+shows ``mean ± std``. On synthetic twins two reference rows give what the generator makes exact
+(``info.json``, the runs' ``true_*``): ``H(factors)`` in the **KL (layer sum)** and I(F;z) columns —
+the joint KL of a z that encodes exactly the factors, and the most a z can carry about them — and
+``H(X)`` (H(target | source) for conditional twins) in the PPL and -ELBO columns of both conventions:
+the truth's own PPL (with each convention's token count) and nats per sentence on the scored
+sentences, the floor of every likelihood. A PPL or -ELBO cell marked ``‡`` is below it: in every seed
+the 95% interval of the run's excess over the truth (della/evaluation/evaluate.py ``truth_figures``)
+lies below 0, so that figure is not a bound.
 """
 from __future__ import annotations
 
@@ -35,51 +38,33 @@ from pathlib import Path
 import pandas as pd
 
 from della.io import atomic_write_text
+from della.reporting import conventions
+from della.reporting.html import Document, Section, to_markdown, write_document
 
 UNCONDITIONAL_TASKS = ["yelp", "yahoo", "ptb", "snli"]
 CONDITIONAL_TASKS = ["cnndm", "wp", "quora"]
 
-# table column -> (our metrics.json key, the paper CSV's metric name)
-UNCONDITIONAL_COLUMNS = {
-    "PPL": ("ppl_paper", "ppl"),
-    "-ELBO": ("neg_elbo_paper", "neg_elbo"),
-    "KL": ("kl_paper", "kl"),
-    "MI": ("mi", "mi"),
-    "AU": ("au_paper@0.2", "au"),
-    # synthetic twins only: nats of the generating factors in z (sum over factors of a probe's lower bound)
-    "I(F;z)": ("factor_info_nats", "factor_info"),
-    "BLEU": ("bleu", "bleu"),
-    "MAUVE": ("mauve", "mauve"),
-    "SB": ("self_bleu", "self_bleu"),
-    "Dist": ("dist_tok_2", "dist"),
-    "JS": ("js_max_1", "js"),
-}
-CONDITIONAL_COLUMNS = {
-    "BLEU": ("bleu", "bleu"),  # sacrebleu corpus BLEU for conditional tasks
-    "R-1": ("rouge1", "rouge1"),
-    "R-2": ("rouge2", "rouge2"),
-    "R-L": ("rougeL", "rougeL"),
-    "BERTScore": ("bertscore_f1", "bertscore"),
-    "SB": ("self_bleu", "self_bleu"),
-    "Dist": ("dist_tok_2", "dist"),
-    "JS": ("js_max_1", "js"),
-    "KL": ("kl_paper", "kl"),
-    "AU": ("au_paper@0.2", "au"),
-    "I(F;z)": ("factor_info_nats", "factor_info"),
-    "PPL*": ("ppl", "ppl_bound"),  # the paper reports none: the true bound (layer sums, scored tokens)
-}
+# (heading, metrics.json keys) of each table; a column nobody has is left out
+UNCONDITIONAL_SECTIONS = [
+    ("Likelihood and latent space", ["ppl_paper", "ppl", "neg_elbo_paper", "neg_elbo", "kl_paper", "kl",
+                                     "mi_sampled", "au_paper@0.01", "au_paper@0.2", "factor_info_nats"]),
+    ("Generation", ["bleu", "self_bleu", "dist_tok_2", "js_max_1", "mauve"]),
+]
+CONDITIONAL_SECTIONS = [
+    ("Generation", ["bleu", "rouge1", "rouge2", "rougeL", "bertscore_f1", "self_bleu", "dist_tok_2", "js_max_1"]),
+    # PPL (layer sum): the true bound (the paper reports no likelihood for these tasks)
+    ("Likelihood and latent space", ["ppl", "kl_paper", "kl", "mi_sampled", "au_paper@0.2", "factor_info_nats"]),
+]
 # the likelihood cells that the truth bounds: table key -> the run's excess convention (metrics.json ``excess``)
 BOUNDED = {"ppl_paper": "ppl_paper", "ppl": "ppl", "neg_elbo_paper": "neg_elbo_paper", "neg_elbo": "neg_elbo"}
 BELOW_MARK = "‡"
 BELOW_NOTE = (f"{BELOW_MARK} below the data's entropy: in every seed the 95% interval of the excess over the truth "
               "(log p_true(x) - log p_model(x) per scored sentence) lies below 0, so this figure is not a bound.")
-# our recipe name -> the paper's model names to look up, first match wins
-PAPER_ALIASES = {"lm": ["gpt2"]}
-
 
 KEYS = ("task", "recipe", "model", "seed", "synthetic")
 REFERENCE_RECIPE = "H(factors)"
 TRUTH_RECIPE = "H(X)"
+REFERENCE_RECIPES = (REFERENCE_RECIPE, TRUTH_RECIPE)  # the twins' reference rows, first within their task
 
 
 def _scalars(metrics: dict) -> dict:
@@ -98,7 +83,8 @@ def _scalars(metrics: dict) -> dict:
 
 
 def load_seed_runs(metric_files) -> pd.DataFrame:
-    """One row per metrics.json (task, recipe, model, seed, synthetic and every scalar)."""
+    """One row per metrics.json (task, recipe, model, seed, synthetic and every scalar), in the order
+    of the files (the workflow passes them in the config's order of tasks and recipes)."""
     rows = []
     for path in metric_files:
         m = json.loads(Path(path).read_text())
@@ -138,16 +124,18 @@ def load_infos(info_files) -> dict[str, dict]:
 
 def reference_rows(infos: dict[str, dict], runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """The twins' reference rows (none for real data): ``H(factors)`` from info.json
-    (``factor_entropy_nats``) in the KL and I(F;z) columns, and ``H(X)``: the truth's figures on the
+    (``factor_entropy_nats``) in the KL (layer sum) and I(F;z) columns — the joint KL of a z that
+    encodes exactly the factors, not a per-layer mean — and ``H(X)``: the truth's figures on the
     scored sentences (the runs' ``true_nll``, ``true_ppl``, ``true_ppl_paper``: the same for every run
-    of a task with the task's tokenizer; their mean otherwise) in the PPL and -ELBO columns."""
+    of a task with the task's tokenizer; their mean otherwise) in the PPL and -ELBO columns of both
+    conventions (the truth has no layers: its -ELBO is its NLL; each PPL with that convention's token
+    count)."""
     rows = []
     for task, info in infos.items():
         if info.get("factor_entropy_nats") is not None:
             h = float(info["factor_entropy_nats"])
             rows.append({"task": task, "recipe": REFERENCE_RECIPE, "model": "reference", "kl_mean": h,
-                         # the KL column shows kl_paper; H is the joint (layer-sum) KL of a z that encodes the factors
-                         "kl_paper_mean": h, "factor_info_nats_mean": h, "n_seeds": 0, "synthetic": True})
+                         "factor_info_nats_mean": h, "n_seeds": 0, "synthetic": True})
         truth = runs[runs.task == task] if runs is not None and "true_nll_mean" in runs else None
         if info.get("text_entropy_nats") is not None and truth is not None and truth["true_nll_mean"].notna().any():
             nll = float(truth["true_nll_mean"].mean())
@@ -159,22 +147,37 @@ def reference_rows(infos: dict[str, dict], runs: pd.DataFrame | None = None) -> 
     return pd.DataFrame(rows)
 
 
+# data_kind (della/data/readers.py) -> the mark of every row of the task
+KIND_MARKS = {"synthetic twin": "synthetic", "synthetic stand-in": "SYNTHETIC stand-in",
+              "stand-in data set": "stand-in data set"}
+
+
 def task_marks(info: dict | None) -> list[str]:
-    """What the task's data was (issue 12): synthetic twin, a stand-in data set, capped splits,
-    splits made by the project; from ``prepare_task``'s info.json."""
+    """What the task's data was: the synthetic twin, a synthetic stand-in for a missing task, a stand-in
+    data set (yelp, wp), capped splits, splits made by the project; from ``prepare_task``'s info.json."""
     if not info:
         return []
     marks = []
     notes = " ".join(info.get("notes") or []).lower()
-    if info.get("source") == "synthetic":
-        marks.append("synthetic")
-    if "stand-in" in notes:
-        marks.append("stand-in")
+    kind = info.get("data_kind")
+    if kind in KIND_MARKS:
+        marks.append(KIND_MARKS[kind])
+    elif kind is None:  # info.json written before data_kind
+        if info.get("source") == "synthetic":
+            marks.append("synthetic")
+        if "stand-in" in notes:
+            marks.append("stand-in")
     if capped_splits(info):
         marks.append("capped")
     if "hash split" in notes or "derived" in notes or "held out" in notes:
         marks.append("split by project")
     return marks
+
+
+def task_label(task: str, info: dict | None) -> str:
+    """The task as every table row shows it: ``ptb``, ``ptb [synthetic]``, ``cnndm [SYNTHETIC stand-in]``..."""
+    marks = task_marks(info)
+    return f"{task} [{', '.join(marks)}]" if marks else task
 
 
 def capped_splits(info: dict) -> dict[str, str]:
@@ -197,7 +200,7 @@ def data_note(task: str, info: dict | None) -> str | None:
     if not marks:
         return None
     cut = capped_splits(info)
-    capped = ([f"capped (seeded random sample, data.max_examples): "
+    capped = (["capped (seeded random sample, data.max_examples): "
                + ", ".join(f"{split} {kept}" for split, kept in cut.items())] if cut else [])
     return f"{task} [{', '.join(marks)}]: " + "; ".join((info.get("notes") or []) + capped)
 
@@ -219,76 +222,147 @@ def below_truth(row, key: str) -> bool:
     return below is not None and not pd.isna(below) and below == 1.0
 
 
-def paper_value(paper: pd.DataFrame, task: str, recipe: str, metric: str):
-    for name in PAPER_ALIASES.get(recipe, [recipe]):
-        hit = paper[(paper.task == task) & (paper.model == name) & (paper.metric == metric)]
-        if len(hit):
-            return float(hit.value.iloc[0])
-    return None
+# --------------------------------------------------------------------------- budget
 
 
-def _fmt(x) -> str:
-    if x is None or (isinstance(x, float) and pd.isna(x)):
-        return "–"
-    return f"{x:.2f}"
+def _run_budget(metrics: dict) -> tuple:
+    config = metrics.get("model_config") or {}
+    size = (f"pretrained {config['pretrained']}" if config.get("pretrained")
+            else f"{config.get('n_layer', '?')}×{config.get('n_embd', '?')} from scratch")
+    evaluation = metrics.get("eval_budget") or {}
+    return (metrics.get("train_steps"), metrics.get("train_batch_size"), size,
+            evaluation.get("max_sentences", metrics.get("eval_subset_count")), metrics.get("n_scored"),
+            evaluation.get("n_samples", metrics.get("n_generated")))
 
 
-def build_table(runs: pd.DataFrame, paper: pd.DataFrame, tasks, columns) -> tuple[pd.DataFrame, str]:
+def budget_lines(metric_files) -> list[str]:
+    """One line per distinct budget of the runs in a table: optimiser steps × sentences per step,
+    model size, seeds; evaluated sentences, IW samples (latent models), generated samples (from
+    metrics.json)."""
+    by_budget: dict[tuple, dict] = {}
+    for path in metric_files:
+        m = json.loads(Path(path).read_text())
+        entry = by_budget.setdefault(_run_budget(m), {"recipes": [], "seeds": set(), "iw": set()})
+        if m["recipe"] not in entry["recipes"]:
+            entry["recipes"].append(m["recipe"])
+        entry["seeds"].add(m["seed"])
+        iw = (m.get("eval_budget") or {}).get("iw_samples", m.get("iw_samples"))
+        if iw:
+            entry["iw"].add(iw)
+    lines = []
+    for (steps, batch, size, sentences, scored, samples), entry in by_budget.items():
+        seeds = sorted(entry["seeds"])
+        train = f"{steps} optimiser steps" + (f" × {batch} sentences" if batch else "")
+        seen = f" ({steps * batch:,} sentences seen)" if steps and batch else ""
+        iw = ", ".join(map(str, sorted(entry["iw"])))
+        evaluation = (f"{scored if scored is not None else sentences} test sentences scored"
+                      + (f", IW K = {iw} (latent models)" if iw else "")
+                      + (f", {samples} samples generated" if samples else ""))
+        who = "" if len(by_budget) == 1 else f" [{', '.join(entry['recipes'])}]"
+        seed_text = (f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"
+                     + ("" if len(seeds) > 1 else ": no ± (a spread needs two seeds or more)"))
+        lines.append(f"Budget{who}: {train}{seen}, {size}, {seed_text}; evaluation: {evaluation}.")
+    return lines
+
+
+# --------------------------------------------------------------------------- the tables
+
+
+def _section(runs: pd.DataFrame, infos: dict, heading: str, keys: list[str], conditional: bool) -> Section | None:
+    keys = [k for k in keys if f"{k}_mean" in runs.columns and runs[f"{k}_mean"].notna().any()]
+    if not keys:
+        return None
+    rows = []
+    for _, row in runs.iterrows():
+        rows.append({"Task": task_label(row.task, infos.get(row.task)), "Recipe": row.recipe,
+                     **{conventions.text(k, conditional): format_cell(row, k) for k in keys}})
+    return Section(heading, pd.DataFrame(rows))
+
+
+def build_table(runs: pd.DataFrame, infos: dict, tasks, sections, conditional: bool, metric_files) -> tuple:
+    """The runs of ``tasks`` (reference rows first within a task) as a ``Document`` and the CSV frame."""
     sub = runs[runs.task.isin(tasks)].copy()
-    sub["task"] = pd.Categorical(sub.task, categories=tasks, ordered=True)
-    sub = sub.sort_values(["task", "recipe"], kind="stable")
-    for col, (_, paper_metric) in columns.items():
-        sub[f"paper_{paper_metric}"] = [paper_value(paper, t, r, paper_metric) for t, r in zip(sub.task, sub.recipe)]
-    shown = [c for c, (key, pm) in columns.items()
-             if f"{key}_mean" in sub.columns or sub[f"paper_{pm}"].notna().any()]
-    lines = ["| task | model | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
-    for _, row in sub.iterrows():
-        cells = []
-        for col in shown:
-            key, pm = columns[col]
-            cells.append(f"{format_cell(row, key)} ({_fmt(row[f'paper_{pm}'])})")
-        lines.append(f"| {row.task} | {row.recipe} | " + " | ".join(cells) + " |")
-    return sub, "\n".join(lines)
+    sub["_task"] = pd.Categorical(sub.task, categories=tasks, ordered=True)
+    sub["_ref"] = ~sub.recipe.isin(REFERENCE_RECIPES)
+    sub = sub.sort_values(["_task", "_ref"], kind="stable").drop(columns=["_task", "_ref"])
+    kind = "Conditional" if conditional else "Unconditional"
+    marks = {m for t in dict.fromkeys(sub.task) for m in task_marks(infos.get(t))}
+    title = f"{kind} tasks" + (" — SYNTHETIC data (offline twins of the tasks)" if "synthetic" in marks else "")
+    doc = Document(title)
+    if not len(sub):
+        doc.paragraphs.append("_no runs of this kind in the config_")
+        return doc, sub
+    doc.paragraphs.append("Cells: mean ± sample std over seeds. Labels name their convention (legend below; "
+                          "CONVENTIONS.md). The paper's numbers are beside ours in tables/paper/, where comparable.")
+    shown_keys = []
+    for heading, keys in sections:
+        section = _section(sub, infos, heading, keys, conditional)
+        if section is not None:
+            doc.sections.append(section)
+            shown_keys += [k for k in keys if conventions.text(k, conditional) in section.frame.columns]
+    files = [f for f in metric_files if json.loads(Path(f).read_text())["task"] in set(sub.task)]
+    doc.notes += budget_lines(files)
+    doc.notes += conventions.legend(shown_keys, conditional)
+    doc.notes += reference_notes(set(sub.recipe), marked=any(
+        BELOW_MARK in cell for section in doc.sections for cell in section.frame.to_numpy().ravel()))
+    doc.notes += [line for task in tasks if task in set(sub.task) and (line := data_note(task, infos.get(task)))]
+    sub.insert(1, "task_marks", [", ".join(task_marks(infos.get(t))) for t in sub.task])
+    return doc, sub
 
 
-def write_tables(metric_files, out_dir, paper_csv, info_files=()) -> None:
+def write_tables(metric_files, out_dir, info_files=()) -> list[Path]:
+    """``unconditional``, ``conditional`` and ``factors`` tables (.md, .html, .csv) under ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_runs = load_seed_runs(metric_files)
     runs = aggregate_seeds(seed_runs)
     infos = load_infos(info_files)
-    write_factor_table(seed_runs, infos, out_dir)
     references = reference_rows(infos, runs)
     if len(references):  # only for tasks that have runs
         runs = pd.concat([runs, references[references.task.isin(runs.task)]], ignore_index=True)
-    paper = pd.read_csv(paper_csv)
-    for kind, tasks, columns in (("unconditional", UNCONDITIONAL_TASKS, UNCONDITIONAL_COLUMNS),
-                                 ("conditional", CONDITIONAL_TASKS, CONDITIONAL_COLUMNS)):
-        table, md = build_table(runs, paper, tasks, columns)
-        synthetic = bool(table.synthetic.any())
-        title = f"# {kind.capitalize()} tasks" + (
-            " — SYNTHETIC demo data (offline twins of the tasks; not comparable with the paper's numbers)"
-            if synthetic else "")
-        note = ("Cells: ours as mean ± std over seeds (paper). " + __doc__.split("Conventions (stated again in the Markdown): ")[1]
-                .split('"""')[0].strip().replace("\n", " "))
-        body = md if len(table) else "_no runs of this kind in the config_"
-        # which data each task was: a stand-in data set, a split that stood in for a missing one, caps
-        data = [line for task in tasks if task in set(table.task) and (line := data_note(task, infos.get(task)))]
-        data_md = ("\n\nData:\n\n" + "\n".join(f"- {line}" for line in data)) if data else ""
-        if BELOW_MARK in body:
-            data_md = f"\n\n{BELOW_NOTE}" + data_md
-        atomic_write_text(out_dir / f"{kind}.md", f"{title}\n\n{note}\n\n{body}{data_md}\n")
-        atomic_write_text(out_dir / f"{kind}.csv", table.to_csv(index=False))
+    written = []
+    for kind, tasks, sections, conditional in (
+            ("unconditional", UNCONDITIONAL_TASKS, UNCONDITIONAL_SECTIONS, False),
+            ("conditional", CONDITIONAL_TASKS, CONDITIONAL_SECTIONS, True)):
+        doc, frame = build_table(runs, infos, tasks, sections, conditional, metric_files)
+        written += write_document(doc, out_dir / kind)
+        atomic_write_text(out_dir / f"{kind}.csv", frame.to_csv(index=False))
+        written.append(out_dir / f"{kind}.csv")
+    return written + write_factor_table(seed_runs, infos, out_dir)
 
 
-def write_factor_table(seed_runs: pd.DataFrame, infos: dict[str, dict], out_dir: Path) -> None:
-    """``factors.{md,csv}``: per synthetic task, each latent run's I(F_k; z) per generating factor
-    (a logistic probe's lower bound, nats; della/evaluation/probes.py) and their sum, beside H(F_k),
-    with the probe's accuracy and chance level, and under each run the same probe on the model at
-    initialisation (``<recipe> @ init``): the control an encoder that learned nothing gives."""
+def reference_notes(recipes, marked: bool = False) -> list[str]:
+    """The lines under a table that explain its reference rows (``recipes``: the rows it shows) and,
+    when a cell is marked, the ``‡`` mark."""
+    notes = []
+    if REFERENCE_RECIPE in recipes:
+        notes.append(f"{REFERENCE_RECIPE} (synthetic twins): the entropy of the generating factors a latent must carry "
+                     "(info.json), in the KL (layer sum) column — the joint KL of a z that encodes exactly them — and "
+                     "in the I(F;z) column, the most a z can carry about them.")
+    if TRUTH_RECIPE in recipes:
+        notes.append(f"{TRUTH_RECIPE} (synthetic twins; conditional twins: H(target | source)): the truth's own "
+                     "figures on the scored sentences, exact from the twin's generator — its PPL with each "
+                     "convention's token count, and its NLL in nats per sentence in both -ELBO columns: the floor "
+                     "of every likelihood.")
+    if marked:
+        notes.append(BELOW_NOTE)
+    return notes
+
+
+FACTOR_KEYS = ["factor_entropy", "factor_info", "probe_accuracy", "probe_chance"]  # the factors table's columns
+
+
+def write_factor_table(seed_runs: pd.DataFrame, infos: dict[str, dict], out_dir: Path) -> list[Path]:
+    """``factors.{md,html,csv}``: per synthetic task and generating factor, each latent run's I(F_k; z)
+    (a logistic probe's lower bound, nats; della/evaluation/probes.py) beside H(F_k), with the
+    probe's accuracy and chance level, and under each run the same probe on the model at
+    initialisation (``<recipe> @ init``): the control an encoder that learned nothing gives. One
+    table per task, one row per (recipe, factor); the first rows of a recipe, factor ``all``, are
+    the sum over the factors a latent must carry (conditional twins: those absent from the source)."""
+    out_dir = Path(out_dir)
     rows = []
     probed = seed_runs[seed_runs.columns[seed_runs.columns.str.startswith("factor_info.")]].notna().any(axis=1)
-    for (task, recipe), group in seed_runs[probed].groupby(["task", "recipe"], sort=True):
+    for (task, recipe), group in seed_runs[probed].groupby(["task", "recipe"], sort=False):
         factors = (infos.get(task) or {}).get("factors") or {}
         for suffix, name in (("", recipe), ("_init", f"{recipe} @ init")):
             for factor, spec in factors.items():
@@ -301,38 +375,39 @@ def write_factor_table(seed_runs: pd.DataFrame, infos: dict[str, dict], out_dir:
     table = pd.DataFrame(rows, columns=["task", "recipe", "factor", "in_source", "entropy_nats", "info_nats_mean",
                                         "info_nats_std", "n_seeds", "accuracy_mean", "chance_mean"])
     atomic_write_text(out_dir / "factors.csv", table.to_csv(index=False))
-    lines = ["# Generating factors in the latent (synthetic twins)", "",
-             "I(F;z): nats of each generating factor carried by z ~ q(z|x), a lower bound H(F) - CE from a "
-             "multinomial logistic probe (scikit-learn, L2 chosen by cross-validated log-loss) fitted on one half "
-             "of the probe sentences (generated, never trained on) and scored on the other (each half in turn); "
-             "mean ± std over seeds. `total`: the sum over the factors a latent must carry (conditional twins: "
-             "those absent from the source), itself a lower bound on I(F;z) for independent factors. acc: the "
-             "probe's accuracy (chance: always guessing the training half's most frequent value). "
-             "`<recipe> @ init`: the same probe on the model at initialisation (control)."]
+    labels = {key: conventions.text(key) for key in FACTOR_KEYS}
+    doc = Document("Generating factors in the latent (synthetic twins)")
+    doc.paragraphs.append("Per twin and generating factor F: how many nats of F the latent z ~ q(z|x) carries, beside "
+                          "F's entropy; mean ± sample std over seeds. `all`: the sum over the factors a latent must "
+                          "carry (conditional twins: those absent from the source), itself a lower bound on I(F;z) "
+                          "for independent factors. `<recipe> @ init`: the same probe on the model at initialisation "
+                          "(the control). Legend below.")
     for task, sub in table.groupby("task", sort=False):
-        factors = list(dict.fromkeys(sub.factor))
-        latent = [f for f in factors if not sub[sub.factor == f].in_source.iloc[0]]
-        entropy = sub.drop_duplicates("factor").set_index("factor").entropy_nats
-        lines += ["", f"## {task}", "",
-                  "| recipe | total | " + " | ".join(f"{f}{'' if f in latent else ' (source)'}" for f in factors) + " |",
-                  "|---|---|" + "---|" * len(factors),
-                  f"| H(F) | {entropy[latent].sum():.2f} | " + " | ".join(f"{entropy[f]:.2f}" for f in factors) + " |"]
-        for recipe, rows_of in sub.groupby("recipe", sort=False):
-            by = rows_of.set_index("factor")
-            total = by.loc[latent, "info_nats_mean"].sum()
-            cells = [f"{by.info_nats_mean[f]:.2f} (acc {by.accuracy_mean[f]:.2f}, chance {by.chance_mean[f]:.2f})"
-                     for f in factors]
-            lines.append(f"| {recipe} | {total:.2f} | " + " | ".join(cells) + " |")
+        latent = [f for f, in_source in dict(zip(sub.factor, sub.in_source)).items() if not in_source]
+        shown = []
+        for recipe, by in sub.groupby("recipe", sort=False):
+            by = by.set_index("factor")
+            total = by.loc[latent]
+            shown.append({"Recipe": recipe, "Factor": "all", labels["factor_entropy"]: f"{total.entropy_nats.sum():.2f}",
+                          labels["factor_info"]: f"{total.info_nats_mean.sum():.2f}",
+                          labels["probe_accuracy"]: "", labels["probe_chance"]: ""})
+            for factor, row in by.iterrows():
+                info_cell = f"{row.info_nats_mean:.2f}" + ("" if pd.isna(row.info_nats_std)
+                                                           else f" ± {row.info_nats_std:.2f}")
+                shown.append({"Recipe": recipe, "Factor": factor + ("" if factor in latent else " (source)"),
+                              labels["factor_entropy"]: f"{row.entropy_nats:.2f}", labels["factor_info"]: info_cell,
+                              labels["probe_accuracy"]: f"{row.accuracy_mean:.2f}",
+                              labels["probe_chance"]: f"{row.chance_mean:.2f}"})
+        doc.sections.append(Section(task_label(task, infos.get(task)), pd.DataFrame(shown)))
     if not len(table):
-        lines += ["", "_no run of a latent model on a synthetic twin_"]
-    atomic_write_text(out_dir / "factors.md", "\n".join(lines) + "\n")
+        doc.paragraphs.append("_no run of a latent model on a synthetic twin_")
+    doc.notes += conventions.legend(FACTOR_KEYS)
+    return [*write_document(doc, out_dir / "factors"), out_dir / "factors.csv"]
 
 
-STUDY_COLUMNS = {  # the claims study's runs (workflow/rules/claims.smk): every figure a claim is about
-    "PPL": "ppl_paper", "PPL*": "ppl", "-ELBO": "neg_elbo_paper", "-ELBO*": "neg_elbo", "KL": "kl_paper",
-    "KL*": "kl", "MI": "mi_sampled", "AU": "au_paper@0.2", "I(F;z)": "factor_info_nats",
-    "I(F;z) @ init": "factor_info_nats_init", "excess": "excess_ppl", "BLEU": "bleu", "SB": "self_bleu",
-}
+STUDY_KEYS = [  # the claims study's runs (workflow/rules/claims.smk): every figure a claim is about
+    "ppl_paper", "ppl", "neg_elbo_paper", "neg_elbo", "kl_paper", "kl", "mi_sampled", "au_paper@0.2",
+    "factor_info_nats", "factor_info_nats_init", "excess_ppl", "bleu", "self_bleu"]
 
 
 def write_study_results(metric_files, out_md, out_csv, *, info_file=None, recipe_names=None) -> None:
@@ -345,17 +420,15 @@ def write_study_results(metric_files, out_md, out_csv, *, info_file=None, recipe
     references = reference_rows(infos, runs)
     if len(references):
         runs = pd.concat([references, runs], ignore_index=True)
-    shown = {label: key for label, key in STUDY_COLUMNS.items() if f"{key}_mean" in runs}
-    lines = ["| task | recipe | seeds | " + " | ".join(shown) + " |", "|---|---|---|" + "---|" * len(shown)]
-    for _, row in runs.iterrows():
-        lines.append(f"| {row.task} | {row.recipe} | {int(row.n_seeds)} | "
-                     + " | ".join(format_cell(row, key) for key in shown.values()) + " |")
-    notes = ("PPL / -ELBO / KL: the official code's conventions (layer means; PPL per word + <s> + </s>); "
-             "PPL* / -ELBO* / KL*: layer sums (PPL* per scored token: the true bound); MI: sampled first term; "
-             "AU at 0.2 (official calc_au); I(F;z): nats of the generating factors in z (factors.md); excess: nats "
-             "per sentence above the truth (the bound). Reference rows: H(X) (the truth's own figures on the "
-             "scored sentences) and H(factors).")
-    if any(below_truth(row, key) for _, row in runs.iterrows() for key in shown.values()):
-        notes += " " + BELOW_NOTE
-    atomic_write_text(out_md, "# The claims study's runs\n\n" + notes + "\n\n" + "\n".join(lines) + "\n")
+    conditional = bool(set(runs.task) & set(CONDITIONAL_TASKS))
+    shown = [key for key in STUDY_KEYS if f"{key}_mean" in runs]
+    frame = pd.DataFrame([{"Task": task_label(row.task, infos.get(row.task)), "Recipe": row.recipe,
+                           conventions.text("n_seeds"): str(int(row.n_seeds)),
+                           **{conventions.text(key, conditional): format_cell(row, key) for key in shown}}
+                          for _, row in runs.iterrows()])
+    doc = Document("The claims study's runs", sections=[Section(None, frame)])
+    doc.paragraphs.append("Cells: mean ± sample std over seeds. Labels name their convention (legend below).")
+    doc.notes = conventions.legend(shown, conditional) + reference_notes(
+        set(runs.recipe), marked=any(below_truth(row, key) for _, row in runs.iterrows() for key in shown))
+    atomic_write_text(out_md, to_markdown(doc), encoding="utf-8")
     atomic_write_text(out_csv, runs.to_csv(index=False))

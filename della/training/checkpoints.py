@@ -31,10 +31,12 @@ from della.models.registry import build_model
 from della.run_folder import BEST
 from della.training.distributed import pick_device
 
-# train settings that decide when state is saved, not what is trained: left out of the checkpoint
-# fingerprint and of the train rule's params (della/config.py train_spec), so changing one neither
-# restarts a resumable run nor reruns a finished one
-NOT_RESULT_SHAPING = ("checkpoint_every",)
+# settings that decide when state is saved or how often a job prints progress, not what is trained:
+# ``train.checkpoint_every`` and the top-level ``progress_seconds`` (della/progress.py). Left out of the
+# checkpoint fingerprint, of model.pt's recorded settings and of every rule's params (della/config.py
+# train_spec; the summary rule takes the runs' configs, not the whole config), so changing one neither
+# restarts a resumable run nor reruns a finished one: the jobs read them from the invocation's config
+NOT_RESULT_SHAPING = ("checkpoint_every", "progress_seconds")
 
 
 def digest(obj) -> str:

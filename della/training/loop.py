@@ -3,7 +3,9 @@ checkpoints and their fingerprints della/training/checkpoints.py, devices and DD
 della/training/distributed.py).
 
 AdamW (paper: lr 5e-5, batch 16 x 8 accumulation), gradient accumulation, the objective's beta
-schedule, a tqdm progress bar and a per-step CSV log (loss, rec, KL, beta, ...). Reliability:
+schedule, progress lines on the terminal (della/progress.py: rate, ETA, loss; KL and beta for latent models)
+and a per-step CSV log (loss, rec, KL, beta, ...). Ctrl-C stops the run at the end of a step with a
+checkpoint saved there (``Interrupted``), so the next invocation resumes exactly. Reliability:
 checkpoints (model, optimiser, step, RNG states, data order, the log rows so far) are written to a
 temporary name and renamed into place, and resumed only when their fingerprint matches. A NaN or
 infinite loss stops the run with an error naming the step; on CPU the same config and seed give
@@ -29,6 +31,7 @@ no optimiser step.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -38,13 +41,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from della.data.batching import encode_examples, encoder_pad_id, make_batches
 from della.io import atomic_torch_save, write_json
 from della.models.backbone import build_model_config
 from della.models.pretrained import format_initialisation, pretrained_configs
 from della.models.registry import build_model
+from della.progress import START, Interrupted, deferred_interrupts, format_duration, say, track
 from della.run_folder import BEST, CHECKPOINT
 from della.training.checkpoints import NOT_RESULT_SHAPING, resume_state, run_fingerprint, seed_everything
 from della.training.distributed import (bf16_supported, check_ranks_agree, process_device, run_processes,
@@ -208,6 +211,7 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                                   valid_encoded=valid)
     step, epoch, batch_in_epoch, tokens = 0, 0, 0, 0
     elapsed = 0.0  # training seconds so far (train_timing.json)
+    had_checkpoint = ckpt_path.exists()
     state = resume_state(ckpt_path, fingerprint, device, move_stale=rank == 0, who=f"train {model_name}")
     if state is not None:  # resume where a killed job stopped
         done = "" if state["step"] < total_steps else ": training is complete, writing model.pt from it"
@@ -275,58 +279,73 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
             writer.writerows(log_rows)
         os.replace(tmp, log_path)
 
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {model_name}", disable=not progress, unit="step")
+    if progress:  # the run's start line on the terminal (della/progress.py)
+        how = (f"resuming at step {step} of {total_steps}" if state is not None
+               else "new run (a checkpoint of other settings was moved aside)" if had_checkpoint else "new run")
+        say(START, f"train {model_name} {model_cfg.n_layer}×{model_cfg.n_embd}: {total_steps} steps, {how}")
+    bar = track("train", total_steps, "steps", initial=step, enabled=progress)
     model.train()
-    while step < total_steps:
-        # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
-        order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist(),
-                               encoder_pad_id(model))[rank::world]
-        usable = steps_per_epoch * cfg["grad_accum"]
-        while batch_in_epoch < usable and step < total_steps:
-            t0 = time.perf_counter()
-            beta = beta_at(objective, step, total_steps, steps_per_epoch)
-            optimizer.zero_grad(set_to_none=True)
-            acc_logs: dict[str, float] = {}
-            n_tok = 0
-            for _ in range(cfg["grad_accum"]):
-                batch = batches[batch_in_epoch].to(device)
-                batch_in_epoch += 1
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    out = trained(batch)
-                    loss, logs = training_loss(out, objective, beta)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"{model_name}: non-finite loss ({loss.item()}) at step {step} "
-                                           f"(epoch {epoch}, batch {batch_in_epoch - 1}); logs {logs}")
-                (loss / cfg["grad_accum"]).backward()
-                for key, value in logs.items():
-                    acc_logs[key] = acc_logs.get(key, 0.0) + value / cfg["grad_accum"]
-                n_tok += int(batch.attention_mask.sum())
-            if cfg["max_grad_norm"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["max_grad_norm"])
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if world > 1:  # the budget counts the tokens of every process
-                n_tok = sum_across_processes(n_tok, device)
-            tokens += n_tok
-            acc_logs.update(step=step, epoch=epoch, tokens=tokens, lr=scheduler.get_last_lr()[0])
-            elapsed += time.perf_counter() - t0  # wall-clock: train_timing.json, not the log
-            log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
-            bar.update(1)
-            bar.set_postfix(loss=f"{acc_logs['loss']:.2f}", kl=f"{acc_logs.get('kl', 0):.2f}", beta=f"{beta:.2f}")
-            if validator is not None and cfg["validate_every"] and step % cfg["validate_every"] == 0:
-                validate()
-            if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
-                save_checkpoint()
-        validated_now = bool(cfg["validate_every"]) and step % cfg["validate_every"] == 0
-        if validator is not None and (batch_in_epoch >= usable or step >= total_steps) and not validated_now:
-            validate()  # after every epoch and at the end of the step budget (unless this step just was)
-        if batch_in_epoch >= usable:
-            epoch += 1
-            batch_in_epoch = 0
-        save_checkpoint()
-    bar.close()
+    # Ctrl-C ends the run at the end of a step, with a checkpoint there (one process only: DDP processes
+    # would stop at different steps)
+    stop = deferred_interrupts() if world == 1 else contextlib.nullcontext(None)
+    with stop as interrupt:
+        while step < total_steps:
+            # The data order of an epoch depends only on (seed, epoch): resuming mid-epoch replays it.
+            order = torch.randperm(len(encoded), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+            batches = make_batches(encoded, cfg["batch_size"], tokenizer.pad_id, order.tolist(),
+                                   encoder_pad_id(model))[rank::world]
+            usable = steps_per_epoch * cfg["grad_accum"]
+            while batch_in_epoch < usable and step < total_steps:
+                t0 = time.perf_counter()
+                beta = beta_at(objective, step, total_steps, steps_per_epoch)
+                optimizer.zero_grad(set_to_none=True)
+                acc_logs: dict[str, float] = {}
+                n_tok = 0
+                for _ in range(cfg["grad_accum"]):
+                    batch = batches[batch_in_epoch].to(device)
+                    batch_in_epoch += 1
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        out = trained(batch)
+                        loss, logs = training_loss(out, objective, beta)
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged(f"{model_name}: non-finite loss ({loss.item()}) at step {step} "
+                                               f"(epoch {epoch}, batch {batch_in_epoch - 1}); logs {logs}")
+                    (loss / cfg["grad_accum"]).backward()
+                    for key, value in logs.items():
+                        acc_logs[key] = acc_logs.get(key, 0.0) + value / cfg["grad_accum"]
+                    n_tok += int(batch.attention_mask.sum())
+                if cfg["max_grad_norm"]:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["max_grad_norm"])
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                if world > 1:  # the budget counts the tokens of every process
+                    n_tok = sum_across_processes(n_tok, device)
+                tokens += n_tok
+                acc_logs.update(step=step, epoch=epoch, tokens=tokens, lr=scheduler.get_last_lr()[0])
+                elapsed += time.perf_counter() - t0  # wall-clock: train_timing.json, not the log
+                log_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in acc_logs.items()})
+                # latent models: their KL (summed over groups, as in the log) and beta; a language model has neither
+                latent = {"KL (layer sum)": acc_logs["kl"], "β": beta} if "kl" in acc_logs else {}
+                bar.update(1, loss=acc_logs["loss"], **latent)
+                if validator is not None and cfg["validate_every"] and step % cfg["validate_every"] == 0:
+                    validate()
+                if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
+                    save_checkpoint()
+                if interrupt is not None and interrupt.requested:  # Ctrl-C: stop here, resumable
+                    save_checkpoint()
+                    raise Interrupted(f"at step {step} of {total_steps} (checkpoint saved at step {step}: "
+                                      "the next invocation resumes there)")
+            validated_now = bool(cfg["validate_every"]) and step % cfg["validate_every"] == 0
+            if validator is not None and (batch_in_epoch >= usable or step >= total_steps) and not validated_now:
+                validate()  # after every epoch and at the end of the step budget (unless this step just was)
+            if batch_in_epoch >= usable:
+                epoch += 1
+                batch_in_epoch = 0
+            save_checkpoint()
+    seconds = bar.close()
+    if progress:  # the job log only: the run's end line (evaluate job) gives the training time
+        print(f"trained {step} steps in {format_duration(seconds)}", flush=True)
     if world > 1:
         check_ranks_agree(model, device)
 

@@ -6,8 +6,9 @@
 from della.config import claims_settings, study_claims_definitions, study_claims_recipes, study_claims_spec  # noqa: E402
 
 CLAIMS_SETTINGS = claims_settings(config)
-CLAIMS = [R + "/claims.md", R + "/claims.csv"]
+CLAIMS = [R + "/claims.md", R + "/claims.csv", R + "/claims.html"]
 CODE_CLAIMS = code_hash(REPO, "workflow/scripts/claims.py")
+SUMMARY_SECTIONS.append(R + "/claims.md")  # the README's results block ends with the claims table
 
 
 def per_sentence_files(metric_files):
@@ -19,9 +20,11 @@ rule claims:
         metrics=METRICS,
         per_sentence=per_sentence_files(METRICS),
         claims=CLAIMS_SETTINGS["file"],
+        info=expand(R + "/data/{task}/info.json", task=TASKS),  # the tasks' data marks (column titles)
     output:
-        md=report(R + "/claims.md", category="Claims"),
+        md=R + "/claims.md",
         csv=R + "/claims.csv",
+        html=report(R + "/claims.html", category="Claims"),
     params:
         settings=CLAIMS_SETTINGS,
         title="Claims of the DELLA paper on this run",

@@ -7,22 +7,40 @@ from pathlib import Path
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO))  # `import della` also works without `pip install -e .`
 
-from della.config import (TASK_NAMES, ConfigError, check_claims, check_paths, load_workflow_config,  # noqa: E402
-                          resolve_run, runs_of, validate_config)
+from della.config import (TASK_NAMES, ConfigError, check_claims, check_data, check_paths,  # noqa: E402
+                          load_workflow_config, resolve_run, runs_of, study_claims_spec, validate_config)
 from della.config import run_config as config_run_config  # noqa: E402
 from della.config import run_spec as config_run_spec, train_spec as config_train_spec  # noqa: E402
-from della.paths import resolve_path  # noqa: E402
+from della.data.readers import missing_policy  # noqa: E402
+from della.paths import resolve_path, shown_path  # noqa: E402 (shown_path: how results name a path)
+from della.reporting.console import invocation, is_inspecting  # noqa: E402
+from della.reporting.report import finished_run_config  # noqa: E402
+
+# The command line as Snakemake parsed it: the Snakefile is read before Snakemake tells it the targets
+INVOCATION = invocation()
+TARGETS = set(INVOCATION.targets) if INVOCATION is not None else set()
+DRY_RUN = bool(INVOCATION is not None and INVOCATION.dryrun)
+REPORT = bool(INVOCATION is not None and INVOCATION.report)
+# a run that trains (not a dry run, a report, an unlock...): the only kind that needs the hub
+REAL_RUN = workflow.is_main_process and not DRY_RUN and not is_inspecting()
 
 # No `configfile:` directive: a profile given with --configfile is used alone (not layered over
 # config/config.yaml), and --config values are retyped and merged into their sections.
 try:
     _loaded = load_workflow_config(REPO, workflow.config_settings.configfiles, workflow.config_settings.config)
+    if REPORT:  # `snakemake --report FILE`: the report of the last run that finished in this results_dir
+        _loaded = finished_run_config(_loaded["results_dir"])
     validate_config(_loaded, REPO / "workflow" / "schemas" / "config.schema.yaml")
     # `snakemake download --config data_root=PATH` creates data_root, so it need not exist yet
-    # (the targets are not known while the Snakefile is parsed: read them from the command line)
-    check_paths(_loaded, REPO, data_root_created="download" in sys.argv[1:])
+    check_paths(_loaded, REPO, data_root_created="download" in TARGETS, check_hub=REAL_RUN)
     # the claims file (config/claims.yaml) and, when its target is asked for, the claims study's data
-    check_claims(_loaded, REPO, study_requested="study_claims" in sys.argv[1:])
+    check_claims(_loaded, REPO, study_requested="study_claims" in TARGETS)
+    # the studies' tasks, when their targets are asked for (they may be outside `tasks`)
+    _study_tasks = ([(_loaded.get("study_depth") or {}).get("task", "ptb")] if "study_depth" in TARGETS else []) + (
+        [study_claims_spec(_loaded)["task"]] if "study_claims" in TARGETS else [])
+    # what data each task will use; a task with none under data_root is refused unless opted in (data.missing)
+    DATA_LOCATIONS = ([] if "download" in TARGETS else
+                      check_data(_loaded, REPO, list(dict.fromkeys(_loaded["tasks"] + _study_tasks))))
 except ConfigError as err:  # the message first on the console, without a traceback
     print(f"DELLA-Bench config error: {err}", file=sys.stderr)
     sys.exit(1)
@@ -83,4 +101,9 @@ def task_data_files(task):
 RUN_DIR = R + "/runs/{task}/{recipe}/seed{seed}"
 METRICS = [RUN_DIR.format(task=task, recipe=recipe, seed=seed) + "/metrics.json"
            for task, recipe in runs_of(config) for seed in SEEDS]
-TABLES = expand(R + "/tables/{kind}.{ext}", kind=["unconditional", "conditional", "factors"], ext=["csv", "md"])
+# factors: the factor probe per generating factor (synthetic twins; della/reporting/tables.py)
+TABLE_KINDS = ["unconditional", "conditional", "factors"]
+TABLES = expand(R + "/tables/{kind}.{ext}", kind=TABLE_KINDS, ext=["csv", "md", "html"])
+# Markdown files the results summary (R/summary.md, the README's results block) includes after its
+# headline tables, in order; another rule file adds its own: SUMMARY_SECTIONS.append(R + "/claims.md")
+SUMMARY_SECTIONS = []

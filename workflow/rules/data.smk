@@ -10,7 +10,9 @@ rule prepare_data:
         info=R + "/data/{task}/info.json",
     params:
         data_root=config["data_root"],
-        data=config["data"],
+        # data.missing per task: opting one task in to its synthetic twin reruns that task only
+        data={key: value for key, value in config["data"].items() if key != "missing"},
+        missing=lambda wc: missing_policy(config["data"].get("missing"), wc.task),
         seed=config["data_seed"],
         files=lambda wc: task_data_files(wc.task),
         code=CODE_DATA,

@@ -1,5 +1,5 @@
 # Figures of the run (della/reporting/plots.py), PNG in Snakemake's report (`snakemake --report`) with a
-# caption, PDF beside it for papers. One job draws every task's figures after the last evaluation.
+# caption, PDF beside it for papers. One job per task draws that task's figures.
 
 
 def plot_spec(task):
@@ -31,26 +31,37 @@ def plot_names(spec):
 
 PLOT_STEMS = [(task, name) for task, spec in PLOT_SPECS.items() if spec["recipes"] for name in plot_names(spec)]
 PLOTS = [R + f"/plots/{task}/{name}.{ext}" for task, name in PLOT_STEMS for ext in ("png", "pdf")]
+CODE_PLOTS = code_hash(REPO, "workflow/scripts/plots.py")
 
+# One plots job per task (a rule per task, so that each draws exactly the figures that apply to its
+# recipes): a task's figures appear as soon as its own runs are evaluated.
+for _task, _spec in PLOT_SPECS.items():
+    if not _spec["recipes"]:
+        continue
+    _metrics = [RUN_DIR.format(task=_task, recipe=recipe, seed=seed) + "/metrics.json"
+                for recipe in _spec["recipes"] for seed in SEEDS]
 
-rule plots:
-    input:
-        metrics=METRICS,
-        logs=[path.replace("metrics.json", "train_log.csv") for path in METRICS],
-        info=expand(R + "/data/{task}/info.json", task=TASKS),
-    output:
-        [report(R + f"/plots/{task}/{name}.png", caption=f"../report/{PLOT_CAPTIONS[name]}", category="Plots",
-                subcategory=task) for task, name in PLOT_STEMS],
-        [R + f"/plots/{task}/{name}.pdf" for task, name in PLOT_STEMS],
-    params:
-        specs=PLOT_SPECS,
-        seeds=SEEDS,
-        runs_dir=R + "/runs",
-        out_dir=R + "/plots",
-        code=code_hash(REPO, "workflow/scripts/plots.py"),
-    log:
-        R + "/logs/plots.log",
-    benchmark:
-        R + "/benchmarks/plots.tsv"
-    script:
-        "../scripts/plots.py"
+    rule:
+        name:
+            f"plots_{_task}"
+        input:
+            metrics=_metrics,
+            logs=[path.replace("metrics.json", "train_log.csv") for path in _metrics],
+            info=R + f"/data/{_task}/info.json",
+        output:
+            [report(R + f"/plots/{_task}/{name}.png", caption=f"../report/{PLOT_CAPTIONS[name]}", category="Plots",
+                    subcategory=_task, labels={"task": _task, "figure": name}) for name in plot_names(_spec)],
+            [R + f"/plots/{_task}/{name}.pdf" for name in plot_names(_spec)],
+        params:
+            task=_task,
+            spec=_spec,
+            seeds=SEEDS,
+            runs_dir=R + "/runs",
+            out_dir=R + f"/plots/{_task}",
+            code=CODE_PLOTS,
+        log:
+            R + f"/logs/plots/{_task}.log",
+        benchmark:
+            R + f"/benchmarks/plots/{_task}.tsv"
+        script:
+            "../scripts/plots.py"

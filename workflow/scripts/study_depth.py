@@ -3,13 +3,18 @@ import json
 import sys
 from pathlib import Path
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1]))  # noqa: F821
 
-from della.reporting.depth_study import write_depth_study  # noqa: E402
+from della.progress import job_console  # noqa: E402
 
-info = json.loads(Path(snakemake.input.info).read_text())  # noqa: F821
-source = "synthetic twin" if info.get("source") == "synthetic" else f"real data: {info.get('source')}"
-write_depth_study(snakemake.input.metrics, Path(snakemake.output.csv).parent, snakemake.params.task,  # noqa: F821
-                  source)
-print(Path(snakemake.output.table).read_text())  # noqa: F821
+with job_console(snakemake, "study_depth", run="study_depth"):  # noqa: F821
+    from della.progress import DONE, say
+    from della.reporting.depth_study import write_depth_study
+    from della.reporting.tables import task_marks
+
+    info = json.loads(Path(snakemake.input.info).read_text())  # noqa: F821
+    source = ", ".join(task_marks(info)) or "real data"  # the task's data marks (della/reporting/tables.py)
+    write_depth_study(snakemake.input.metrics, Path(snakemake.output.csv).parent, snakemake.params.task,  # noqa: F821
+                      source)
+    print(Path(snakemake.output.table).read_text())  # noqa: F821
+    say(DONE, f"{snakemake.output.table}, {snakemake.output.png}")  # noqa: F821
