@@ -128,6 +128,39 @@ def test_ctrl_c_stops_at_a_step_with_a_checkpoint_and_resumes_to_the_same_bytes(
         assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
 
 
+@pytest.mark.parametrize("stop_at", [4, 5, 12])  # mid-epoch; an epoch's last step; the budget's last step
+def test_ctrl_c_at_any_step_with_validation_repeats_no_step_and_ends_byte_identical(tmp_path, data, monkeypatch,
+                                                                                  stop_at):
+    """Ctrl-C on the last step of an epoch or of the budget (issue 20's guarantee with issue 21's Ctrl-C):
+    the checkpoint is saved after that step's validation and epoch count, so the resumed run repeats no
+    step and ends with the same model.pt and train_log.csv (the validation column included) as an
+    undisturbed one. 40 examples in batches of 8: 5 steps an epoch, 12 steps in all."""
+    import della.training.loop as loop
+
+    valid = generate_task("ptb", {"train": 8, "valid": 8, "test": 4}, seed=1)["valid"]
+    _train(tmp_path / "full", data, "della", progress=False, valid_examples=valid)
+
+    class CtrlCAtStep:
+        def __init__(self, step):
+            self.step, self.reads = step, 0
+
+        @property
+        def requested(self):  # read once per step, after the step
+            self.reads += 1
+            return self.reads >= self.step
+
+    monkeypatch.setattr(loop, "deferred_interrupts", lambda: contextlib.nullcontext(CtrlCAtStep(stop_at)))
+    with captured_console(progress_seconds=1e9):
+        with pytest.raises(progress.Interrupted, match=f"at step {stop_at} of 12"):
+            _train(tmp_path / "resumed", data, "della", progress=True, valid_examples=valid)
+    monkeypatch.undo()
+    with captured_console() as terminal:
+        _train(tmp_path / "resumed", data, "della", progress=True, valid_examples=valid)
+    assert f"resuming at step {stop_at} of 12" in terminal.getvalue()
+    for name in ("model.pt", "train_log.csv"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
 class Wildcards(dict):
     pass
 

@@ -330,12 +330,16 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                 bar.update(1, loss=acc_logs["loss"], **latent)
                 if validator is not None and cfg["validate_every"] and step % cfg["validate_every"] == 0:
                     validate()
-                if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
-                    save_checkpoint()
-                if interrupt is not None and interrupt.requested:  # Ctrl-C: stop here, resumable
-                    save_checkpoint()
-                    raise Interrupted(f"at step {step} of {total_steps} (checkpoint saved at step {step}: "
-                                      "the next invocation resumes there)")
+                # A checkpoint holds a complete step: the last step of an epoch or of the budget is saved
+                # below, after its validation and epoch count (a resume at the budget's last step runs
+                # neither again, so a checkpoint taken before them would lose them).
+                if batch_in_epoch < usable and step < total_steps:
+                    if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0:
+                        save_checkpoint()
+                    if interrupt is not None and interrupt.requested:  # Ctrl-C: stop here, resumable
+                        save_checkpoint()
+                        raise Interrupted(f"at step {step} of {total_steps} (checkpoint saved at step {step}: "
+                                          "the next invocation resumes there)")
             validated_now = bool(cfg["validate_every"]) and step % cfg["validate_every"] == 0
             if validator is not None and (batch_in_epoch >= usable or step >= total_steps) and not validated_now:
                 validate()  # after every epoch and at the end of the step budget (unless this step just was)
@@ -343,6 +347,9 @@ def _train_process(rank: int, world: int, job: dict, local_rank: int | None = No
                 epoch += 1
                 batch_in_epoch = 0
             save_checkpoint()
+            if interrupt is not None and interrupt.requested:  # Ctrl-C during an epoch's or the budget's last step
+                raise Interrupted(f"at step {step} of {total_steps} (checkpoint saved at step {step}: "
+                                  "the next invocation resumes there)")
     seconds = bar.close()
     if progress:  # the job log only: the run's end line (evaluate job) gives the training time
         print(f"trained {step} steps in {format_duration(seconds)}", flush=True)
