@@ -116,22 +116,23 @@ def start(project: Path, log_path: Path, env: dict | None = None) -> tuple[int, 
 
 
 def running_jobs(console: str) -> list[str]:
-    """Jobs started (``rule X:`` ... ``jobid: N``) and not reported finished, from the console."""
+    """Jobs that told the console they started and had not yet said they ended (della/progress.py:
+    ``▶ ptb/lm/seed0  train ...`` until a ``✓`` / ``■`` / ``✗`` line of the same run)."""
     started = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", console):
-        head = re.match(r"(?:local)?rule (\w+):", block)
-        jobid = re.search(r"jobid: (\d+)", block)
-        if head and jobid:
-            wildcards = re.search(r"wildcards: ([^\n]+)", block)
-            label = head.group(1) + (f" ({wildcards.group(1)})" if wildcards else "")
-            started[jobid.group(1)] = label.replace("task=", "").replace("recipe=", "").replace(", seed=0", "")
-    for jobid in re.findall(r"Finished job(?:id)?:? (\d+)", console):
-        started.pop(jobid, None)
+    for line in console.splitlines():
+        words = line.split()
+        if len(words) < 3 or words[0] not in ("▶", "✓", "■", "✗"):
+            continue
+        if words[0] == "▶":
+            started[words[1]] = f"{words[2]} ({words[1]})"
+        else:
+            started.pop(words[1], None)
     return list(started.values())
 
 
-def rules_started(console: str) -> set[str]:
-    return set(re.findall(r"^(?:local)?rule (\w+):", console, flags=re.M))
+def phases_started(console: str) -> set[str]:
+    """The phases (``train``, ``evaluate``) that jobs told the console they started (``▶`` lines)."""
+    return {words[2] for words in map(str.split, console.splitlines()) if len(words) > 2 and words[0] == "▶"}
 
 
 def checkpoints(project: Path) -> list[Path]:
@@ -286,7 +287,7 @@ def phase_fault(workdir: Path, name: str, reference: Path, task: str = "ptb", mo
             break
         rc, console = start(project, workdir / f"phase-{slug}-{len(restarts) + 1}.log")
         log = _train_logs(project).get(f"{run}.log", "")
-        trained = "train" in rules_started(console)
+        trained = "train" in phases_started(console)
         step = re.search(r"resuming from \S+ at step (\d+)", log) if trained else None
         restarts.append({"rc": rc, "trained": trained, "resumed_at": int(step.group(1)) if step else 0,
                          "log_error": next((line for line in log.splitlines() if "Error" in line), None)})

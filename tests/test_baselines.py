@@ -369,3 +369,19 @@ def test_scored_positions_equal_the_full_logits(name):
     z = torch.randn(2, 1, 4) if model.has_latent else None
     full = token_log_likelihood(model.decoder_logits(batch.input_ids, z=z), batch.labels)
     torch.testing.assert_close(model.sequence_log_likelihood(batch.input_ids, batch.labels, z), full)
+
+
+def test_load_all_records_a_broken_baselines_file_and_keeps_the_others(tmp_path, monkeypatch):
+    """A baselines/ module that raises on import is recorded with its file and line (``BROKEN``),
+    every other model stays registered, and an unknown model's error names the broken file."""
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    (folder / "raises_on_import.py").write_text("import math\n\nraise RuntimeError('not finished')\n")
+    monkeypatch.setattr(baselines, "__path__", [*baselines.__path__, str(folder)])
+    monkeypatch.setattr(registry, "BROKEN", {})
+    registry.load_all()
+    assert registry.broken_modules() == [
+        "baselines/raises_on_import.py: RuntimeError: not finished (line 3)"]
+    assert {"lm", "della", "optimus", "embed"} <= set(registry.available_models())
+    with pytest.raises(KeyError, match=r"raises_on_import\.py: RuntimeError"):
+        registry.get_model_class("raises-on-import")

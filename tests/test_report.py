@@ -37,7 +37,9 @@ def test_report_command_as_written_after_a_restricted_run(restricted_run):
         assert name in files, name
     assert b"<table>" in files["unconditional.html"] and b"PPL (layer sum)" in files["unconditional.html"]
     config = files["config.html"].decode()
-    assert "results_dir: results-smoke" in config and "- lm" in config and "- della" in config  # the run's config
+    # the effective config of every run of the restricted invocation (tables/configs.yaml), and no other
+    assert "ptb/lm/seed0 (from" in config and "ptb/della/seed0 (from" in config and "recipe: della" in config
+    assert "quora/" not in config
     task = files["ptb.html"].decode()
     assert "data: synthetic twin" in task and "synthetic offline demo data" in task  # data notes
     assert "della: first 6 samples (decoding sample)" in task and "lm: first 6 samples" in task

@@ -202,7 +202,8 @@ def test_each_run_records_the_config_that_produced_it(copy):
 @pytest.mark.slow
 def test_no_result_file_holds_an_absolute_path(finished):
     """Item 9: with a data_root, results (metrics, info, tables, paper tables, plots) hold paths
-    relative to the project root, so two checkouts give the same bytes."""
+    relative to the project root, so two checkouts give the same bytes (.della/finished.yaml too: the
+    config files of the finished run are recorded relative to the project)."""
     results = finished / "results-rerun"
     needles = {str(finished).encode(), str(finished.resolve()).encode()}
     holding = [str(p.relative_to(results)) for p in results.rglob("*")

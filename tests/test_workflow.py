@@ -89,7 +89,7 @@ def test_smoke_dag_decides_the_claims(smoke_run):
     rows = pd.read_csv(results / "runs" / "ptb" / "della" / "seed0" / "per_sentence.csv.gz")
     assert set(rows.part) == {"scored", "probe", "sample"}
     factors = (results / "tables" / "factors.md").read_text()
-    assert "| della @ init |" in factors
+    assert re.search(r"\| della @ init +\| all ", factors)  # the control: the same probe at initialisation
 
 
 @pytest.mark.slow
@@ -106,8 +106,10 @@ def test_evaluate_jobs_copy_what_the_train_job_evaluated(smoke_run, tmp_path):
         assert "copied the evaluation made by the train job" in log, log
         run_dir = results / "runs" / task / recipe / "seed0"
         # taken: the train job's evaluation folder and resume state are gone (della/run_folder.py)
+        # (.train_job.json: the settings and code files the train job last completed with, so that a
+        # job that trains again names what changed: della/provenance.py JobRecord)
         assert sorted(p.name for p in run_dir.iterdir()) == [
-            "config.yaml", "eval_timing.json", "metrics.json", "model.pt", "per_sentence.csv.gz", "samples.jsonl",
+            ".train_job.json", "config.yaml", "eval_timing.json", "metrics.json", "model.pt", "per_sentence.csv.gz", "samples.jsonl",
             "train_log.csv", "train_timing.json"]
     run_dir, data = results / "runs" / "ptb" / "della" / "seed0", results / "data" / "ptb"
     recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -170,7 +172,7 @@ def test_every_label_of_the_smoke_run_names_its_convention(smoke_run):
 
     results = smoke_run / "results-smoke"
     tables = sorted((results / "tables").rglob("*.md"))
-    assert len(tables) == 8 and check_table_labels(tables) >= 90  # 98 columns in the smoke run
+    assert len(tables) == 9 and check_table_labels(tables) >= 90  # 8 tables and factors.md
     assert check_heading_labels(results / "summary.md") >= 6  # one small table per headline figure
     figures = sorted((results / "plots").rglob("*.png"))
     assert len(figures) == 8 and check_figure_labels(figures) >= 16
@@ -279,9 +281,28 @@ def test_real_data_dag(tmp_path):
     # ... and no result file, paper tables included, holds its path or the project's
     needles = {str(Path(data_root).resolve()).encode(), str(project).encode()}
     assert [str(p.relative_to(results)) for p in results.rglob("*") if p.is_file()
-            and not str(p.relative_to(results)).startswith(("logs/", "benchmarks/"))
+            and not str(p.relative_to(results)).startswith(("logs/", "benchmarks/", ".della/"))
             and any(n in p.read_bytes() for n in needles)] == []
     md = (results / "tables" / "unconditional.md").read_text()
     assert "SYNTHETIC" not in md and re.search(r"^\| ptb \[capped\]\s*\| della ", md, re.M)
     cond = pd.read_csv(results / "tables" / "conditional.csv")
     assert set(cond.recipe) == {"lm", "della"} and (cond.rouge1_mean >= 0).all()
+
+
+def test_a_broken_baselines_file_stops_only_its_own_models(tmp_path):
+    """Issue 21 item 10: one file of baselines/ that fails to import (here a syntax error on line 2)
+    used to stop every run, even ``models=[lm]``. Now start-up names the file and its line, the
+    other models plan as before, and asking for a model that file would define is refused naming it."""
+    project = copy_project(tmp_path / "project")
+    (project / "baselines" / "half_written.py").write_text(
+        '"""A baseline being written."""\ndef broken(:\n    pass\n')
+    proc = snakemake(project, "-n", "all", "--configfile", "config/smoke.yaml", "--config", "models=[lm]")
+    console = proc.stdout + proc.stderr
+    assert re.search(r"not imported.*baselines/half_written\.py: SyntaxError: .* \(line 2\)", console), console[-3000:]
+    assert "train" in console  # the lm runs still plan
+    refused = snakemake(project, "-n", "all", "--configfile", "config/smoke.yaml",
+                        "--config", "models=[lm,half-written]", check=False)
+    assert refused.returncode != 0
+    message = refused.stdout + refused.stderr
+    assert "unknown model or recipe 'half-written'" in message
+    assert "baselines/half_written.py: SyntaxError" in message

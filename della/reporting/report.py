@@ -8,6 +8,10 @@ files that run never made and fails. So the run that finishes ``all`` records it
 works as written after any finished run. ``--configfile`` still chooses which results folder (the
 config's ``results_dir``) is reported.
 
+``results_dir/.della/`` is this checkout's bookkeeping, not a result (like ``logs/`` and
+``benchmarks/``): the record keeps the config as given, an absolute ``data_root`` included, because
+the report's DAG is checked against it; the config files are recorded relative to the project.
+
 What the report holds (each a ``report()`` output of its rule): every table as HTML
 (``della/reporting/html.py``), the figures with their captions, ``summary.html`` (the README results
 block), ``config.html`` (the config the run used) and one page per task with its data notes and the
@@ -27,13 +31,16 @@ class NoFinishedRun(Exception):
     pass
 
 
-def record_finished_run(results_dir, config: dict, config_files, overrides: dict) -> Path:
+def record_finished_run(results_dir, config: dict, config_files, overrides: dict, root) -> Path:
     """Write ``results_dir/.della/finished.yaml``: the config of the invocation that just finished
-    ``all`` (and the files and overrides it came from)."""
+    ``all`` (and the files and overrides it came from). Snakemake makes the config files' paths
+    absolute; they are recorded as della/paths.py ``shown_path`` shows them (relative to the project
+    ``root``), so that two checkouts give the same bytes here too."""
     from della.io import atomic_write_text
+    from della.paths import shown_path
 
     path = Path(results_dir) / FINISHED
-    record = {"config_files": [str(f) for f in config_files], "overrides": dict(overrides or {}),
+    record = {"config_files": [shown_path(f, root) for f in config_files], "overrides": dict(overrides or {}),
               "config": json.loads(json.dumps(dict(config), default=str))}
     atomic_write_text(path, "# the config of the last `snakemake all` that finished here (for --report)\n"
                       + yaml.safe_dump(record, sort_keys=False))

@@ -26,4 +26,5 @@ onstart:
 onsuccess:
     if not TARGETS or "all" in TARGETS:  # what `snakemake --report` describes
         _CONSOLE_STATE["finished"] = True
-        record_finished_run(R, config, workflow.config_settings.configfiles, workflow.config_settings.config)
+        record_finished_run(R, config, workflow.config_settings.configfiles, workflow.config_settings.config,
+                            REPO)
