@@ -25,9 +25,22 @@ def refused(config) -> str:
     return str(err.value)
 
 
-@pytest.mark.parametrize("profile", ["config.yaml", "smoke.yaml", "real-small.yaml", "paper.yaml"])
+PROFILES = sorted(p.name for p in (REPO / "config").glob("*.yaml") if p.name != "claims.yaml")
+
+
+def test_the_profile_list_is_every_shipped_config():
+    assert {"config.yaml", "smoke.yaml", "quick.yaml", "real-small.yaml", "paper.yaml", "study-ptb-real.yaml"} <= set(PROFILES)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
 def test_every_profile_config_is_complete_and_valid(profile):
-    validate_config(yaml.safe_load((REPO / "config" / profile).read_text()), SCHEMA)
+    """Each shipped config passes the checks start-up runs for every target: the schema and the claims
+    file with the claims study's recipes (config/quick.yaml once failed there: `all` refused to start)."""
+    from della.config import check_claims
+
+    config = load_workflow_config(REPO, [str(REPO / "config" / profile)], {})
+    validate_config(config, SCHEMA)
+    assert check_claims(config, REPO)  # the claims resolve against this config's recipes
 
 
 @pytest.mark.parametrize("recipe, key", [
