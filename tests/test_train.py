@@ -12,6 +12,7 @@ from della.training.checkpoints import load_trained
 import della.training.loop as train_module
 from della.training.loop import TrainingDiverged, train_run
 from della.training.objectives import ObjectiveConfig
+from kills import killed_at
 
 SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, dropout=0.1)
 TRAIN = dict(epochs=2, batch_size=8, lr=0.003, max_length=16, max_source_length=16, checkpoint_every=2)
@@ -44,18 +45,9 @@ def test_same_seed_same_weights(tmp_path, data):
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
     reference = weights(run(tmp_path / "full", data))
-    real_beta_at = train_module.beta_at
-
-    def killed_at_step_7(cfg, step, *args):
-        if step == 7:
-            raise KeyboardInterrupt("killed")
-        return real_beta_at(cfg, step, *args)
-
-    monkeypatch.setattr(train_module, "beta_at", killed_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at(monkeypatch, 7):
         run(tmp_path / "resumed", data)
     assert (tmp_path / "resumed" / "checkpoint.pt").exists() and not (tmp_path / "resumed" / "model.pt").exists()
-    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
     resumed = weights(run(tmp_path / "resumed", data))
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
     # the checkpoint of the last step stays (della/run_folder.py: removed once the job is complete)
@@ -66,17 +58,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data, monkeypatch):
 
 def kill_at_step(monkeypatch, tmp_path, data, killed_step, **kw):
     """Run until ``killed_step`` starts, then raise as a SIGKILL would stop the job."""
-    real_beta_at = train_module.beta_at
-
-    def killed(cfg, step, *args):
-        if step == killed_step:
-            raise KeyboardInterrupt("killed")
-        return real_beta_at(cfg, step, *args)
-
-    monkeypatch.setattr(train_module, "beta_at", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at(monkeypatch, killed_step):
         run(tmp_path, data, **kw)
-    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
 
 
 def test_log_survives_resume_after_snakemake_deletes_it(tmp_path, data, monkeypatch):

@@ -9,9 +9,9 @@ import torch
 from della.data.synthetic import generate_task
 from della.data.tokenizer import TextTokenizer
 from della.training.checkpoints import load_trained
-import della.training.loop as train_module
 from della.training.loop import Validator, train_run
 from della.training.objectives import ObjectiveConfig
+from kills import killed_at
 
 SIZES = dict(n_layer=2, n_embd=16, n_head=2, n_positions=64, latent_size=4, dropout=0.1)
 TRAIN = dict(epochs=3, batch_size=8, lr=0.003, max_length=16, max_source_length=16, checkpoint_every=2)
@@ -88,19 +88,10 @@ def test_resume_keeps_best_so_far(tmp_path, data, monkeypatch):
     reference = torch.load(run(tmp_path / "full", data), weights_only=False)
     assert reference["selected"]["step"] == 5
 
-    real_beta_at = train_module.beta_at
-
-    def killed_at_step_12(cfg, step, *args):
-        if step == 12:
-            raise KeyboardInterrupt("killed")
-        return real_beta_at(cfg, step, *args)
-
     scripted_figures(monkeypatch, [1.0, 2.0])
-    monkeypatch.setattr(train_module, "beta_at", killed_at_step_12)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at(monkeypatch, 12):
         run(tmp_path / "resumed", data)
     assert (tmp_path / "resumed" / "best.pt").exists()
-    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
     scripted_figures(monkeypatch, [3.0])  # only epoch 3 is validated after the resume
     resumed = torch.load(run(tmp_path / "resumed", data), weights_only=False)
     assert resumed["selected"] == reference["selected"]
@@ -128,17 +119,8 @@ def test_a_changed_validation_split_starts_afresh(tmp_path, data, monkeypatch, c
     """Issue 20, item 5: the best checkpoint so far was chosen on the validation split; another
     split must not resume it (best-checkpoint selection would mix two validation sets)."""
     examples, valid_examples, tok = data
-    real_beta_at = train_module.beta_at
-
-    def killed_at_step_7(cfg, step, *args):
-        if step == 7:
-            raise KeyboardInterrupt("killed")
-        return real_beta_at(cfg, step, *args)
-
-    monkeypatch.setattr(train_module, "beta_at", killed_at_step_7)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at(monkeypatch, 7):
         run(tmp_path, data)
-    monkeypatch.setattr(train_module, "beta_at", real_beta_at)
     capsys.readouterr()
     train_run(model_name="della", model_kwargs=SIZES, objective=ObjectiveConfig(beta_schedule="cyclical"),
               train_cfg=TRAIN, tokenizer=tok, train_examples=examples, out_dir=tmp_path, seed=3, progress=False,
