@@ -116,15 +116,16 @@ def start(project: Path, log_path: Path, env: dict | None = None) -> tuple[int, 
 
 
 def running_jobs(console: str) -> list[str]:
-    """Jobs that told the console they started and had not yet said they ended (della/progress.py:
-    ``▶ ptb/lm/seed0  train ...`` until a ``✓`` / ``■`` / ``✗`` line of the same run)."""
+    """Runs that told the console they started and had not yet said they ended (della/progress.py:
+    ``▶ ptb/lm/seed0  train ...`` until a ``✓`` / ``■`` / ``✗`` line of the same run). Named by the run:
+    its train job and then its evaluate job (which prints no start line) both fall in that window."""
     started = {}
     for line in console.splitlines():
         words = line.split()
         if len(words) < 3 or words[0] not in ("▶", "✓", "■", "✗"):
             continue
         if words[0] == "▶":
-            started[words[1]] = f"{words[2]} ({words[1]})"
+            started[words[1]] = f"run {words[1]}"
         else:
             started.pop(words[1], None)
     return list(started.values())
